@@ -1,0 +1,130 @@
+// EventLoop: one per thread. It watches non-blocking file descriptors (epoll), runs
+// one-shot timers, and runs tasks posted from other threads.
+//
+// Threading: every method but Post() and Stop() must be called on the loop's own thread
+// (the thread that calls Run or RunOnce). Every callback runs on that thread.
+//
+// A loop turn: wait for readiness (sleeping in wait mode, not at all in poll mode),
+// dispatch socket events, run posted tasks, fire due timers, then call the end-of-turn
+// flush of every Flushable that asked for one. Queue pairs queue their PDUs during a turn
+// and write them with one gathered system call in that flush, so that a burst of
+// commands costs one writev, not one per PDU.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "nvmf/callback.h"
+#include "nvmf/status.h"
+
+namespace nvmf {
+
+class EventLoop {
+ public:
+  enum class Mode { kWait, kPoll };
+  using Clock = std::chrono::steady_clock;
+  using IoCallback = Callback<void(uint32_t epoll_events)>;
+  using Task = Callback<void()>;
+
+  // Something that wants a call at the end of the current loop turn.
+  class Flushable {
+   public:
+    virtual void Flush() = 0;
+
+   protected:
+    virtual ~Flushable() = default;
+
+   private:
+    friend class EventLoop;
+    bool flush_pending_ = false;
+  };
+
+  struct TimerId {
+    Clock::time_point when{};
+    uint64_t seq = 0;
+    explicit operator bool() const { return seq != 0; }
+  };
+
+  explicit EventLoop(Mode mode = Mode::kWait);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  Mode mode() const { return mode_; }
+  bool ok() const { return epfd_ >= 0; }
+
+  // Watches fd for events (EPOLLIN, EPOLLOUT; edge-triggered is not used). The callback
+  // may call Modify or Remove on any fd, including its own.
+  Status Add(int fd, uint32_t events, IoCallback cb);
+  Status Modify(int fd, uint32_t events);
+  // Stops watching fd. After Remove returns, fd's callback does not run again. The fd is
+  // not closed.
+  void Remove(int fd);
+
+  // Runs cb once after delay. Cancel is a no-op for a timer that already fired.
+  TimerId AddTimer(std::chrono::nanoseconds delay, Task cb);
+  void CancelTimer(TimerId id);
+
+  // Runs fn on the loop thread during a later turn. Safe from any thread.
+  void Post(std::function<void()> fn);
+  // Runs the flushable's Flush() at the end of this turn (once, however often asked).
+  void RequestFlush(Flushable* f);
+  // Withdraws a pending flush request (for an object about to be destroyed).
+  void CancelFlush(Flushable* f);
+
+  // Runs turns until Stop(). Stop is safe from any thread and from callbacks.
+  void Run();
+  void Stop();
+  // Runs one turn, sleeping at most timeout in wait mode.
+  void RunOnce(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  // Runs turns until pred() is true or timeout passes; returns pred(). For tests and tools.
+  bool RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+  bool InLoopThread() const { return std::this_thread::get_id() == owner_; }
+
+ private:
+  struct Watch {
+    int fd;
+    IoCallback cb;
+    bool dead = false;
+  };
+  struct TimerKey {
+    Clock::time_point when;
+    uint64_t seq;
+    bool operator<(const TimerKey& o) const {
+      return when != o.when ? when < o.when : seq < o.seq;
+    }
+  };
+
+  int NextTimeoutMs(std::chrono::milliseconds cap) const;
+  void RunPosted();
+  void RunTimers();
+  void RunFlushes();
+
+  Mode mode_;
+  int epfd_ = -1;
+  int wakefd_ = -1;  // eventfd that wakes a sleeping loop for Post and Stop
+  std::thread::id owner_;
+  std::atomic<bool> stop_{false};
+  std::map<int, std::unique_ptr<Watch>> watches_;
+  std::vector<std::unique_ptr<Watch>> graveyard_;  // removed during a turn, freed after it
+  std::map<TimerKey, Task> timers_;
+  uint64_t timer_seq_ = 0;
+  std::mutex posted_mu_;
+  std::vector<std::function<void()>> posted_;
+  std::vector<std::function<void()>> running_;
+  std::vector<Flushable*> flushes_;
+  std::vector<Flushable*> flushing_;
+  std::vector<epoll_event> events_;
+};
+
+}  // namespace nvmf

@@ -1,0 +1,61 @@
+// NVMe/TCP connection set-up: the host's Connect and the controller's Listener. Both run
+// the TCP connection and the ICReq/ICResp exchange asynchronously on an EventLoop and
+// hand over a TcpQpairParams (the socket plus what was negotiated), from which
+// AllocateQpair(loop, TransportType::kTcp, ...) makes the queue pair.
+//
+// Threads: call on the loop's thread; callbacks run there.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "nvmf/event_loop.h"
+#include "nvmf/status.h"
+#include "nvmf/transport.h"
+
+namespace nvmf::tcp {
+
+struct HostOptions {
+  bool header_digest = false;  // ask for header digests
+  bool data_digest = false;    // ask for data digests
+  uint8_t hpda = 0;            // our data alignment, 0's based dwords (0: 4 bytes)
+  uint32_t maxr2t = 16;        // outstanding R2Ts per command we accept (1-based)
+  std::chrono::milliseconds timeout{10000};  // TCP connect plus ICReq/ICResp
+};
+
+struct ControllerOptions {
+  uint8_t cpda = 0;               // our data alignment, 0's based dwords
+  uint32_t maxh2cdata = 131072;   // largest H2CData payload we accept
+  uint32_t max_icd = 8192;        // in-capsule data we accept (I/O queues)
+  bool allow_header_digest = true;
+  bool allow_data_digest = true;
+  bool c2h_success = false;       // end reads with the C2HData SUCCESS flag
+  std::chrono::milliseconds icreq_timeout{10000};
+};
+
+using ConnectCallback = std::function<void(const Status&, const TcpQpairParams&)>;
+
+// Connects to host:port and runs the ICReq/ICResp exchange. Exactly one callback: on
+// success the params own the socket (pass them to AllocateQpair). params.max_icd is the
+// admin queue's 8 KiB; for an I/O queue the caller sets it from the controller's IOCCSZ.
+void Connect(EventLoop* loop, const std::string& host, uint16_t port, const HostOptions& opts,
+             ConnectCallback cb);
+
+// Accepts connections and answers their ICReq. Each negotiated connection arrives through
+// the accept callback; a connection whose ICReq is bad gets a C2HTermReq and is closed,
+// and never reaches the callback.
+class Listener {
+ public:
+  using AcceptCallback = std::function<void(const TcpQpairParams&)>;
+  virtual ~Listener() = default;
+  // Binds addr:port (port 0 picks a free one; see port()).
+  static Status Listen(EventLoop* loop, const std::string& addr, uint16_t port,
+                       const ControllerOptions& opts, AcceptCallback cb,
+                       std::unique_ptr<Listener>* out);
+  virtual uint16_t port() const = 0;
+};
+
+}  // namespace nvmf::tcp

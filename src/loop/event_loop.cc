@@ -1,0 +1,198 @@
+#include "nvmf/event_loop.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace nvmf {
+
+EventLoop::EventLoop(Mode mode) : mode_(mode), owner_(std::this_thread::get_id()) {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epfd_ >= 0 && wakefd_ >= 0) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;  // null marks the wake fd
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
+  }
+  events_.resize(256);
+  flushes_.reserve(64);
+  flushing_.reserve(64);
+}
+
+EventLoop::~EventLoop() {
+  if (wakefd_ >= 0) close(wakefd_);
+  if (epfd_ >= 0) close(epfd_);
+}
+
+Status EventLoop::Add(int fd, uint32_t events, IoCallback cb) {
+  auto w = std::make_unique<Watch>(Watch{fd, cb});
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = w.get();
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return Status::IoError(std::string("epoll_ctl add: ") + strerror(errno));
+  }
+  auto old = watches_.find(fd);
+  if (old != watches_.end()) {  // a stale entry for a reused fd number
+    old->second->dead = true;
+    graveyard_.push_back(std::move(old->second));
+  }
+  watches_[fd] = std::move(w);
+  return Status::OK();
+}
+
+Status EventLoop::Modify(int fd, uint32_t events) {
+  auto it = watches_.find(fd);
+  if (it == watches_.end()) return Status::InvalidArgument("fd not watched");
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = it->second.get();
+  if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
+    return Status::IoError(std::string("epoll_ctl mod: ") + strerror(errno));
+  }
+  return Status::OK();
+}
+
+void EventLoop::Remove(int fd) {
+  auto it = watches_.find(fd);
+  if (it == watches_.end()) return;
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  // Events for this fd may still sit in the current batch: keep the record until the
+  // turn ends, marked dead so that they are skipped.
+  it->second->dead = true;
+  graveyard_.push_back(std::move(it->second));
+  watches_.erase(it);
+}
+
+EventLoop::TimerId EventLoop::AddTimer(std::chrono::nanoseconds delay, Task cb) {
+  TimerKey key{Clock::now() + std::chrono::duration_cast<Clock::duration>(delay), ++timer_seq_};
+  timers_.emplace(key, cb);
+  return TimerId{key.when, key.seq};
+}
+
+void EventLoop::CancelTimer(TimerId id) {
+  if (id) timers_.erase(TimerKey{id.when, id.seq});
+}
+
+void EventLoop::Post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(posted_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  ssize_t r = write(wakefd_, &one, sizeof(one));
+  (void)r;  // a full counter still wakes the loop
+}
+
+void EventLoop::RequestFlush(Flushable* f) {
+  if (f->flush_pending_) return;
+  f->flush_pending_ = true;
+  flushes_.push_back(f);
+}
+
+void EventLoop::CancelFlush(Flushable* f) {
+  f->flush_pending_ = false;
+  std::erase(flushes_, f);
+  // f may be in the batch being flushed right now (destroyed by an earlier flush's callback)
+  std::replace(flushing_.begin(), flushing_.end(), f, static_cast<Flushable*>(nullptr));
+}
+
+void EventLoop::Stop() {
+  stop_.store(true);
+  uint64_t one = 1;
+  ssize_t r = write(wakefd_, &one, sizeof(one));
+  (void)r;
+}
+
+void EventLoop::Run() {
+  owner_ = std::this_thread::get_id();
+  stop_.store(false);
+  while (!stop_.load(std::memory_order_relaxed)) RunOnce(std::chrono::milliseconds(1000));
+}
+
+bool EventLoop::RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  owner_ = std::this_thread::get_id();
+  auto deadline = Clock::now() + timeout;
+  while (!pred()) {
+    auto now = Clock::now();
+    if (now >= deadline) return pred();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    RunOnce(std::min(left + std::chrono::milliseconds(1), std::chrono::milliseconds(10)));
+  }
+  return true;
+}
+
+int EventLoop::NextTimeoutMs(std::chrono::milliseconds cap) const {
+  if (mode_ == Mode::kPoll || !flushes_.empty()) return 0;
+  {
+    std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(posted_mu_));
+    if (!posted_.empty()) return 0;
+  }
+  auto ms = cap.count();
+  if (!timers_.empty()) {
+    auto until = timers_.begin()->first.when - Clock::now();
+    auto t = std::chrono::duration_cast<std::chrono::milliseconds>(until).count() + 1;
+    ms = std::max<int64_t>(0, std::min<int64_t>(ms, t));
+  }
+  return static_cast<int>(ms);
+}
+
+void EventLoop::RunOnce(std::chrono::milliseconds timeout) {
+  RunFlushes();  // work queued outside a turn (before the first RunOnce) goes out first
+  int n = epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()),
+                     NextTimeoutMs(timeout));
+  for (int i = 0; i < n; i++) {
+    auto* w = static_cast<Watch*>(events_[i].data.ptr);
+    if (w == nullptr) {
+      uint64_t v;
+      ssize_t r = read(wakefd_, &v, sizeof(v));
+      (void)r;
+      continue;
+    }
+    if (!w->dead) w->cb(events_[i].events);
+  }
+  RunPosted();
+  RunTimers();
+  RunFlushes();
+  graveyard_.clear();
+}
+
+void EventLoop::RunPosted() {
+  {
+    std::lock_guard<std::mutex> lock(posted_mu_);
+    if (posted_.empty()) return;
+    running_.swap(posted_);
+  }
+  for (auto& fn : running_) fn();
+  running_.clear();
+}
+
+void EventLoop::RunTimers() {
+  if (timers_.empty()) return;
+  auto now = Clock::now();
+  while (!timers_.empty() && timers_.begin()->first.when <= now) {
+    Task t = timers_.begin()->second;
+    timers_.erase(timers_.begin());
+    t();
+  }
+}
+
+void EventLoop::RunFlushes() {
+  // A flush may queue more work (a completion that transmits); run a few rounds. The two
+  // vectors swap so that a turn allocates nothing.
+  for (int round = 0; round < 8 && !flushes_.empty(); round++) {
+    flushing_.swap(flushes_);
+    for (Flushable* f : flushing_) f->flush_pending_ = false;
+    for (size_t i = 0; i < flushing_.size(); i++) {
+      if (flushing_[i] != nullptr) flushing_[i]->Flush();
+    }
+    flushing_.clear();
+  }
+}
+
+}  // namespace nvmf

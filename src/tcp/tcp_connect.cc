@@ -1,0 +1,162 @@
+// The host's Connect and the controller's Listener: TCP sockets up to a negotiated
+// NVMe/TCP connection.
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "nvmf/tcp.h"
+#include "tcp/handshake.h"
+
+namespace nvmf::tcp {
+namespace {
+
+Status Resolve(const std::string& host, uint16_t port, bool passive, addrinfo** out) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  std::string svc = std::to_string(port);
+  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), svc.c_str(), &hints, out);
+  if (rc != 0) return Status::InvalidArgument("cannot resolve " + host + ": " + gai_strerror(rc));
+  return Status::OK();
+}
+
+std::string Errno(const char* what) { return std::string(what) + ": " + strerror(errno); }
+
+// Waits for a non-blocking connect to finish, then runs the host handshake.
+struct Connecting {
+  EventLoop* loop;
+  int fd;
+  HostOptions opts;
+  ConnectCallback cb;
+  EventLoop::TimerId timer;
+
+  void Done(const Status& s) {
+    loop->CancelTimer(timer);
+    loop->Remove(fd);
+    if (!s.ok()) {
+      close(fd);
+      ConnectCallback c = std::move(cb);
+      delete this;
+      c(s, TcpQpairParams{});
+      return;
+    }
+    StartHostHandshake(loop, fd, opts, std::move(cb));
+    delete this;
+  }
+};
+
+class TcpListener final : public Listener {
+ public:
+  TcpListener(EventLoop* loop, int fd, const ControllerOptions& opts, AcceptCallback cb)
+      : loop_(loop), fd_(fd), opts_(opts), cb_(std::move(cb)) {}
+  ~TcpListener() override {
+    loop_->Remove(fd_);
+    close(fd_);
+    *alive_ = false;
+  }
+  uint16_t port() const override {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+    return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  }
+  Status Start() {
+    return loop_->Add(fd_, EPOLLIN, [this](uint32_t) { OnAccept(); });
+  }
+
+ private:
+  void OnAccept() {
+    for (int i = 0; i < 64; i++) {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (c < 0) return;  // EAGAIN, or a connection that vanished before accept
+      TuneSocket(c);
+      // The listener may be destroyed before a handshake ends: the callback checks.
+      std::shared_ptr<bool> alive = alive_;
+      AcceptCallback* cb = &cb_;
+      StartControllerHandshake(loop_, c, opts_, [alive, cb](const Status& s, const TcpQpairParams& p) {
+        if (!s.ok() || !*alive) {
+          if (s.ok()) close(p.fd);
+          return;
+        }
+        (*cb)(p);
+      });
+    }
+  }
+
+  EventLoop* loop_;
+  int fd_;
+  ControllerOptions opts_;
+  AcceptCallback cb_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace
+
+void Connect(EventLoop* loop, const std::string& host, uint16_t port, const HostOptions& opts,
+             ConnectCallback cb) {
+  addrinfo* ai = nullptr;
+  Status s = Resolve(host, port, false, &ai);
+  if (!s.ok()) return cb(s, TcpQpairParams{});
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    freeaddrinfo(ai);
+    return cb(Status::IoError(Errno("socket")), TcpQpairParams{});
+  }
+  TuneSocket(fd);
+  int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+  freeaddrinfo(ai);
+  if (rc != 0 && errno != EINPROGRESS) {
+    Status err = Status::IoError(Errno("connect"));
+    close(fd);
+    return cb(err, TcpQpairParams{});
+  }
+  auto* c = new Connecting{loop, fd, opts, std::move(cb), {}};
+  c->timer = loop->AddTimer(opts.timeout, [c] { c->Done(Status::TimedOut("TCP connect timed out")); });
+  Status ws = loop->Add(fd, EPOLLOUT, [c](uint32_t) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      c->Done(Status::IoError(std::string("connect: ") + strerror(err)));
+    } else {
+      c->Done(Status::OK());
+    }
+  });
+  if (!ws.ok()) c->Done(ws);
+}
+
+Status Listener::Listen(EventLoop* loop, const std::string& addr, uint16_t port,
+                        const ControllerOptions& opts, AcceptCallback cb,
+                        std::unique_ptr<Listener>* out) {
+  addrinfo* ai = nullptr;
+  Status s = Resolve(addr, port, true, &ai);
+  if (!s.ok()) return s;
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    freeaddrinfo(ai);
+    return Status::IoError(Errno("socket"));
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+    Status err = Status::IoError(Errno(("listen on " + addr + ":" + std::to_string(port)).c_str()));
+    freeaddrinfo(ai);
+    close(fd);
+    return err;
+  }
+  freeaddrinfo(ai);
+  auto l = std::make_unique<TcpListener>(loop, fd, opts, std::move(cb));
+  s = l->Start();
+  if (!s.ok()) return s;
+  *out = std::move(l);
+  return Status::OK();
+}
+
+}  // namespace nvmf::tcp
