@@ -29,7 +29,7 @@ void TcpCapsule::Reset(TcpQpair* qp, bool command) {
   requested = r2t_outstanding = sent = received = 0;
   icd_len = 0;
   icd_digest_error = cid_conflict = false;
-  r2ts_active = 0;
+  r2ts_active = transfers = 0;
   r2t_wait_head = r2t_wait_tail = nullptr;
   c2h_queued = 0;
 }
@@ -129,9 +129,7 @@ Capsule* TcpQpair::AllocateCapsule(bool command) {
 
 void TcpQpair::FreeCapsule(Capsule* cap) {
   auto* c = static_cast<TcpCapsule*>(cap);
-  if (controller() && c->is_command() && alive()) {
-    CancelTransfers(c, Status::Aborted("command capsule freed"));
-  }
+  if (c->transfers > 0) CancelTransfers(c, Status::Aborted("command capsule freed"));
   UnrefCapsule(c);
 }
 
@@ -222,7 +220,7 @@ void TcpQpair::FinishHostData(TcpCapsule* c, const Status& s) {
 void TcpQpair::AbortData(Capsule* cap) {
   auto* c = static_cast<TcpCapsule*>(cap);
   if (controller()) {
-    CancelTransfers(c, Status::Aborted("data transfer aborted"));
+    if (c->transfers > 0) CancelTransfers(c, Status::Aborted("data transfer aborted"));
     return;
   }
   if (!c->data_pending) return;
@@ -300,6 +298,7 @@ Transfer* TcpQpair::TakeTransfer() {
 }
 
 void TcpQpair::ReleaseTransfer(Transfer* t) {
+  if (t->active) t->capsule->transfers--;
   t->active = false;
   t->capsule = nullptr;
   t->on_done = nullptr;
@@ -346,6 +345,7 @@ void TcpQpair::ReceiveData(Capsule* cap, uint32_t offset, const MemDesc& mem, si
   t->active = true;
   t->digest_error = false;
   c->refs++;  // the transfer's reference
+  c->transfers++;
   if (c->r2ts_active < tcp_.maxr2t) {
     StartR2T(t);
   } else if (c->r2t_wait_tail != nullptr) {

@@ -59,6 +59,7 @@ class TcpCapsule final : public Capsule {
   uint32_t icd_len = 0;
   bool icd_digest_error = false;
   bool cid_conflict = false;
+  uint32_t transfers = 0;      // active Transfers: R2Ts sent or waiting
   uint32_t r2ts_active = 0;    // R2Ts sent and not yet answered in full
   Transfer* r2t_wait_head = nullptr;  // receive requests waiting for an R2T slot
   Transfer* r2t_wait_tail = nullptr;

@@ -331,7 +331,9 @@ bool TcpQpair::OnPduComplete() {
       const auto& pdu = *reinterpret_cast<const wire::CapsuleResp*>(rx_hdr_);
       cids_.Remove(pdu.cqe.cid);
       c->in_table = false;
-      FinishHostData(c, Status::Aborted("command completed before its data transfer ended"));
+      if (c->data_pending) {
+        FinishHostData(c, Status::Aborted("command completed before its data transfer ended"));
+      }
       TcpCapsule* r = Take(false);
       if (r == nullptr) {
         UnrefCapsule(c);

@@ -60,7 +60,9 @@ Status LoopbackPair::Open(const PairOptions& opts) {
         qp.admin = opts.admin;
         qp.tcp = p;
         ctrl_status = AllocateQpair(&loop, TransportType::kTcp, Role::kController, qp,
-                                    ctrl.OnError(), ctrl.OnReceive(), &ctrl.qp);
+                                    ctrl.OnError(),
+                                    opts.ctrl_receive ? opts.ctrl_receive : ctrl.OnReceive(),
+                                    &ctrl.qp);
         have_ctrl = true;
       },
       &listener);

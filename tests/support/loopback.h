@@ -39,6 +39,7 @@ struct PairOptions {
   uint16_t qsize = 32;
   bool admin = false;
   uint32_t host_max_icd = 8192;  // what the host believes the controller's ICD size is
+  ReceiveCallback ctrl_receive;  // serves the controller's commands instead of ctrl.received
 };
 
 class LoopbackPair {
