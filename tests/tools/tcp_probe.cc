@@ -3,13 +3,14 @@
 //
 //   tcp_probe --addr 127.0.0.1 --port P --nqn NQN [--hostnqn NQN] [--hostid UUID]
 //             [-g] [-G] [--io] [--sizes 4k,128k,1m] [--max-h2c BYTES] [--kato MS]
-//             [--timeout S]
+//             [--timeout S] [--qd N]
 //
 // Steps: TCP connect + ICReq/ICResp of an admin queue pair; Fabrics Connect (qid 0);
 // Property Get CAP and VS. With --io: Property Set CC.EN, wait for CSTS.RDY, Identify
 // Controller and Namespace 1, an I/O queue pair (second connection, Connect qid 1), then
-// for each size an NVM Write and a Read of the same blocks, comparing the data; finally
-// a Keep Alive. One line per step, "OK" or "FAIL"; exit status 0 only when every step
+// for each size an NVM Write and a Read of the same blocks, comparing the data; with
+// --qd N, N writes of mixed sizes in flight at once, then N reads of them; finally a
+// Keep Alive. One line per step, "OK" or "FAIL"; exit status 0 only when every step
 // passed. Connection-level failures (timeout, transport error, a failed Connect) end the
 // run at once with exit status 1.
 //
@@ -58,6 +59,7 @@ struct Options {
   uint32_t max_h2c = 0;  // 0: as negotiated
   uint32_t kato_ms = 30000;
   int timeout_s = 60;
+  int qd = 0;  // > 0: also a batch of this many writes, then reads, in flight at once
 };
 
 [[noreturn]] void Usage(const char* msg) {
@@ -65,7 +67,7 @@ struct Options {
   std::fprintf(stderr,
                "usage: tcp_probe --addr A --port P --nqn NQN [--hostnqn NQN] [--hostid UUID]\n"
                "                 [-g] [-G] [--io] [--sizes 4k,128k,1m] [--max-h2c BYTES]\n"
-               "                 [--kato MS] [--timeout S]\n");
+               "                 [--kato MS] [--timeout S] [--qd N]\n");
   std::exit(2);
 }
 
@@ -99,6 +101,7 @@ Options ParseArgs(int argc, char** argv) {
     else if (a == "--io") o.io = true;
     else if (a == "--kato" || a == "-k") o.kato_ms = static_cast<uint32_t>(std::atoi(value().c_str()));
     else if (a == "--timeout") o.timeout_s = std::atoi(value().c_str());
+    else if (a == "--qd") o.qd = std::atoi(value().c_str());
     else if (a == "--max-h2c") {
       uint64_t v;
       if (!ParseSize(value(), &v) || v > 0xFFFFFFFFu) Usage("bad --max-h2c");
@@ -126,6 +129,7 @@ Options ParseArgs(int argc, char** argv) {
   if (o.nqn.empty()) Usage("--nqn is required");
   if (o.port == 0) Usage("bad --port");
   if (o.timeout_s <= 0) Usage("bad --timeout");
+  if (o.qd < 0 || o.qd > 31) Usage("--qd must be 0..31 (the I/O queue has 32 entries)");
   return o;
 }
 
@@ -225,27 +229,39 @@ std::string StatusText(uint16_t status) {
 
 // ---------------------------------------------------------------- a queue pair and one command at a time
 
+struct Conn;
+
+// One command in flight. Its CID is a multiple of kSlots plus the slot's index, so that
+// CIDs vary from command to command while a response still finds its slot at once.
+struct Slot {
+  Conn* conn = nullptr;
+  uint16_t cid = 0;
+  bool busy = false;
+  bool got_response = false;
+  spec::Cqe cqe{};
+  bool sqhd_valid = true;
+  bool data_attached = false;
+  bool data_done = false;
+  size_t data_len = 0;
+  size_t data_bytes = 0;
+  Status data_status;
+};
+constexpr int kSlots = 64;
+
 struct Conn {
   const char* name = "";
   EventLoop* loop = nullptr;
   Qpair* qp = nullptr;
   TcpQpairParams params;
   uint16_t qid = 0;
-  uint16_t next_cid = 1;
+  uint32_t serial = 0;
 
   // Set by the error callback.
   bool ended = false;
   Status error;
 
-  // The command in flight.
-  uint16_t want_cid = 0;
-  bool got_response = false;
-  spec::Cqe cqe{};
-  bool sqhd_valid = true;
-  bool data_attached = false;
-  bool data_done = false;
-  size_t data_bytes = 0;
-  Status data_status;
+  Slot slots[kSlots];
+  spec::Cqe cqe{};  // the completion of the last Exec
   int stray_responses = 0;
 };
 
@@ -256,10 +272,11 @@ void OnError(Conn* c, const Status& s) {
 
 void OnReceive(Conn* c, Capsule* cap) {
   const spec::Cqe& cqe = CapsuleCqe(cap);
-  if (!c->got_response && cqe.cid == c->want_cid) {
-    c->cqe = cqe;
-    c->sqhd_valid = CapsuleSqhdValid(cap);
-    c->got_response = true;
+  Slot& s = c->slots[cqe.cid % kSlots];
+  if (s.busy && s.cid == cqe.cid && !s.got_response) {
+    s.cqe = cqe;
+    s.sqhd_valid = CapsuleSqhdValid(cap);
+    s.got_response = true;
   } else {
     c->stray_responses++;
     std::printf("     note: %s queue: unexpected response cid %u %s\n", c->name, cqe.cid,
@@ -268,26 +285,42 @@ void OnReceive(Conn* c, Capsule* cap) {
   FreeCapsule(cap);
 }
 
-void OnData(Conn* c, size_t bytes, const Status& s) {
-  c->data_done = true;
-  c->data_bytes = bytes;
-  c->data_status = s;
+void OnData(Slot* s, size_t bytes, const Status& st) {
+  s->data_done = true;
+  s->data_bytes = bytes;
+  s->data_status = st;
 }
 
-// Runs one command to completion (response and data). On a transport failure or timeout
-// the run ends (Abort). Returns the completion's status field.
-uint16_t Exec(Conn* c, const char* step, Clock::time_point t0, spec::Sqe sqe, void* data,
-              size_t len, bool send, int timeout_s) {
-  if (c->ended) Abort(step, t0, std::string(c->name) + " queue already ended: " + c->error.ToString());
-  sqe.cid = c->next_cid++;
-  if (c->next_cid == 0xFFFF) c->next_cid = 1;
-  c->want_cid = sqe.cid;
-  c->got_response = false;
-  c->cqe = {};
-  c->data_attached = len > 0;
-  c->data_done = false;
-  c->data_bytes = 0;
-  c->data_status = Status::OK();
+bool SlotDone(const Slot* s) {
+  return s->got_response && (!s->data_attached || s->data_done);
+}
+
+[[noreturn]] void AbortEnded(Conn* c, const char* step, Clock::time_point t0) {
+  Abort(step, t0, std::string(c->name) + " queue ended: " +
+                      (c->error.ok() ? std::string("the controller closed the connection")
+                                     : c->error.ToString()));
+}
+
+// Sends one command (with its data, if len > 0) and returns its slot.
+Slot* Submit(Conn* c, const char* step, Clock::time_point t0, spec::Sqe sqe, void* data,
+             size_t len, bool send) {
+  if (c->ended) AbortEnded(c, step, t0);
+  Slot* s = nullptr;
+  int idx = 0;
+  for (; idx < kSlots; idx++) {
+    if (!c->slots[idx].busy) {
+      s = &c->slots[idx];
+      break;
+    }
+  }
+  if (s == nullptr) Abort(step, t0, "probe error: more than 64 commands in flight");
+  *s = Slot{};
+  s->conn = c;
+  s->busy = true;
+  s->cid = static_cast<uint16_t>((c->serial++ % 1000 + 1) * kSlots + idx);
+  s->data_attached = len > 0;
+  s->data_len = len;
+  sqe.cid = s->cid;
 
   Capsule* cap = AllocateCommand(c->qp, sqe);
   if (cap == nullptr) Abort(step, t0, std::string(c->name) + ": AllocateCommand returned null");
@@ -298,41 +331,66 @@ uint16_t Exec(Conn* c, const char* step, Clock::time_point t0, spec::Sqe sqe, vo
                           std::to_string(MaxTransferSize(c->qp)));
     }
     AppendData(cap, MemDesc::Buffer(data, len), len, send,
-               [c](size_t bytes, const Status& s) { OnData(c, bytes, s); });
+               [s](size_t bytes, const Status& st) { OnData(s, bytes, st); });
   }
   Status ts = Transmit(cap);
   FreeCapsule(cap);  // the transport keeps its own reference
   if (!ts.ok()) Abort(step, t0, "Transmit: " + ts.ToString());
+  return s;
+}
 
+// Waits for the commands' responses and data. A timeout or a transport failure ends the
+// run (Abort), as does a failed data transfer of a command that completed successfully.
+void Wait(Conn* c, const char* step, Clock::time_point t0, Slot* const* slots, int n,
+          int timeout_s) {
   bool done = c->loop->RunUntil(
-      [c] { return c->ended || (c->got_response && (!c->data_attached || c->data_done)); },
+      [c, slots, n] {
+        if (c->ended) return true;
+        for (int i = 0; i < n; i++) {
+          if (!SlotDone(slots[i])) return false;
+        }
+        return true;
+      },
       std::chrono::seconds(timeout_s));
-  if (!done) {
-    std::string what = c->got_response ? "the response came but the data transfer did not end"
-                                       : "no response";
-    Abort(step, t0, "timed out after " + std::to_string(timeout_s) + " s: " + what +
-                        " (cid " + std::to_string(sqe.cid) + ", " + c->name + " queue)");
+  for (int i = 0; i < n; i++) {
+    Slot* s = slots[i];
+    if (!done) {
+      if (SlotDone(s)) continue;
+      std::string what = s->got_response
+                             ? "the response came but the data transfer did not end"
+                             : "no response";
+      Abort(step, t0, "timed out after " + std::to_string(timeout_s) + " s: " + what + " (cid " +
+                          std::to_string(s->cid) + ", " + c->name + " queue)");
+    }
+    if (!s->got_response) AbortEnded(c, step, t0);
+    const uint16_t st = spec::StatusOf(s->cqe);
+    if (s->data_attached && !s->data_status.ok() && st == spec::kStatusSuccess) {
+      Abort(step, t0, "data transfer failed: " + s->data_status.ToString() +
+                          " although the command succeeded (cid " + std::to_string(s->cid) + ")");
+    }
+    if (s->data_attached && st == spec::kStatusSuccess && s->data_bytes != s->data_len) {
+      Abort(step, t0, "data transfer moved " + std::to_string(s->data_bytes) + " of " +
+                          std::to_string(s->data_len) + " bytes (cid " + std::to_string(s->cid) +
+                          ")");
+    }
+    if (s->sqhd_valid && s->cqe.sqid != c->qid) {
+      std::printf("     note: %s queue: completion names SQID %u, expected %u\n", c->name,
+                  s->cqe.sqid, c->qid);
+    }
+    s->busy = false;
   }
-  if (!c->got_response) {
-    Abort(step, t0, std::string(c->name) + " queue ended: " +
-                        (c->error.ok() ? std::string("the controller closed the connection")
-                                       : c->error.ToString()));
-  }
-  if (c->data_attached && !c->data_status.ok()) {
-    // A digest error leaves the connection up; anything else should not happen after a
-    // response arrived.
-    uint16_t st = spec::StatusOf(c->cqe);
-    Abort(step, t0, "data transfer failed: " + c->data_status.ToString() + " (completion " +
-                        StatusText(st) + ")");
-  }
-  if (c->data_attached && spec::StatusOf(c->cqe) == spec::kStatusSuccess &&
-      c->data_bytes != len) {
-    Abort(step, t0, "data transfer moved " + std::to_string(c->data_bytes) + " of " +
-                        std::to_string(len) + " bytes");
-  }
-  if (c->sqhd_valid && c->cqe.sqid != c->qid) {
-    std::printf("     note: %s queue: completion names SQID %u, expected %u\n", c->name,
-                c->cqe.sqid, c->qid);
+}
+
+// Runs one command to completion (response and data); returns the completion's status
+// field and leaves the completion in c->cqe.
+uint16_t Exec(Conn* c, const char* step, Clock::time_point t0, spec::Sqe sqe, void* data,
+              size_t len, bool send, int timeout_s) {
+  Slot* s = Submit(c, step, t0, sqe, data, len, send);
+  Wait(c, step, t0, &s, 1, timeout_s);
+  c->cqe = s->cqe;
+  if (s->data_attached && !s->data_status.ok()) {
+    std::printf("     note: data transfer ended with %s (completion %s)\n",
+                s->data_status.ToString().c_str(), StatusText(spec::StatusOf(s->cqe)).c_str());
   }
   return spec::StatusOf(c->cqe);
 }
@@ -517,9 +575,9 @@ int Run(const Options& o) {
     auto t0 = Clock::now();
     if (PropertyGet(&admin, opt, spec::kPropCap, true, "property get CAP", t0, &cap)) {
       Report(true, "property get CAP", t0,
-             "CAP=0x%016" PRIx64 " MQES=%u CQR=%u AMS=%u TO=%u(x500ms) DSTRD=%u CSS=0x%02x "
+             "CAP=0x%016" PRIx64 " MQES=%u(0's based) CQR=%u AMS=%u TO=%u(x500ms) DSTRD=%u CSS=0x%02x "
              "MPSMIN=%u MPSMAX=%u",
-             cap, static_cast<unsigned>(cap & 0xFFFF) + 1, static_cast<unsigned>(cap >> 16 & 1),
+             cap, static_cast<unsigned>(cap & 0xFFFF), static_cast<unsigned>(cap >> 16 & 1),
              static_cast<unsigned>(cap >> 17 & 3), static_cast<unsigned>(cap >> 24 & 0xFF),
              static_cast<unsigned>(cap >> 32 & 0xF), static_cast<unsigned>(cap >> 37 & 0xFF),
              static_cast<unsigned>(cap >> 48 & 0xF), static_cast<unsigned>(cap >> 52 & 0xF));
@@ -728,6 +786,85 @@ int Run(const Options& o) {
         }
       }
       slba += nlb;
+    }
+
+    // ---- many commands in flight at once: writes of mixed sizes, then reads of them
+    if (opt.qd > 0) {
+      static const uint64_t kMix[] = {4096, 131072, 512, 65536, 16896, 1048576, 8192, 36864};
+      struct Cmd {
+        uint64_t slba, nlb, size;
+        std::vector<uint8_t> wbuf, rbuf;
+      };
+      std::vector<Cmd> cmds;
+      uint64_t lba = nsze / 2;
+      for (int i = 0; static_cast<int>(cmds.size()) < opt.qd && i < 8 * opt.qd; i++) {
+        uint64_t size = kMix[i % 8];
+        if (size % lba_size != 0 || (max_xfer != 0 && size > max_xfer)) continue;
+        uint64_t nlb = size / lba_size;
+        if (lba + nlb > nsze) break;
+        Cmd c{lba, nlb, size, std::vector<uint8_t>(size), std::vector<uint8_t>(size, 0xA5)};
+        FillPattern(c.wbuf.data(), size, seed, lba * lba_size);
+        cmds.push_back(std::move(c));
+        lba += nlb;
+      }
+      uint64_t total = 0;
+      for (const Cmd& c : cmds) total += c.size;
+      std::vector<Slot*> slots(cmds.size());
+      std::string wstep = "write qd=" + std::to_string(cmds.size());
+      std::string rstep = "read qd=" + std::to_string(cmds.size());
+      {
+        auto t0 = Clock::now();
+        for (size_t i = 0; i < cmds.size(); i++) {
+          spec::Sqe sqe{};
+          sqe.opc = spec::kNvmWrite;
+          sqe.nsid = 1;
+          sqe.cdw10 = static_cast<uint32_t>(cmds[i].slba);
+          sqe.cdw11 = static_cast<uint32_t>(cmds[i].slba >> 32);
+          sqe.cdw12 = static_cast<uint32_t>(cmds[i].nlb - 1);
+          slots[i] = Submit(&io, wstep.c_str(), t0, sqe, cmds[i].wbuf.data(), cmds[i].size, true);
+        }
+        Wait(&io, wstep.c_str(), t0, slots.data(), static_cast<int>(slots.size()), opt.timeout_s);
+        int bad = 0;
+        std::string first;
+        for (size_t i = 0; i < cmds.size(); i++) {
+          uint16_t st = spec::StatusOf(slots[i]->cqe);
+          if (st != spec::kStatusSuccess && bad++ == 0) {
+            first = SizeText(cmds[i].size) + " at slba " + std::to_string(cmds[i].slba) + ": " +
+                    StatusText(st);
+          }
+        }
+        Report(bad == 0, wstep.c_str(), t0, "%zu writes, %s in all, mixed sizes 512B..1MiB%s%s",
+               cmds.size(), SizeText(total).c_str(), bad ? "; failed: " : "", first.c_str());
+      }
+      {
+        auto t0 = Clock::now();
+        for (size_t i = 0; i < cmds.size(); i++) {
+          spec::Sqe sqe{};
+          sqe.opc = spec::kNvmRead;
+          sqe.nsid = 1;
+          sqe.cdw10 = static_cast<uint32_t>(cmds[i].slba);
+          sqe.cdw11 = static_cast<uint32_t>(cmds[i].slba >> 32);
+          sqe.cdw12 = static_cast<uint32_t>(cmds[i].nlb - 1);
+          slots[i] = Submit(&io, rstep.c_str(), t0, sqe, cmds[i].rbuf.data(), cmds[i].size, false);
+        }
+        Wait(&io, rstep.c_str(), t0, slots.data(), static_cast<int>(slots.size()), opt.timeout_s);
+        int bad = 0;
+        std::string first;
+        for (size_t i = 0; i < cmds.size(); i++) {
+          uint16_t st = spec::StatusOf(slots[i]->cqe);
+          std::string why;
+          if (st != spec::kStatusSuccess) {
+            why = StatusText(st);
+          } else if (cmds[i].rbuf != cmds[i].wbuf) {
+            why = "data differs from what was written";
+          }
+          if (!why.empty() && bad++ == 0) {
+            first = SizeText(cmds[i].size) + " at slba " + std::to_string(cmds[i].slba) + ": " + why;
+          }
+        }
+        Report(bad == 0, rstep.c_str(), t0, "%zu reads, %s in all: %s%s", cmds.size(),
+               SizeText(total).c_str(), bad ? "failed: " : "data matches", first.c_str());
+      }
     }
 
     // ---- keep alive on the admin queue (also shows the association is still healthy)
