@@ -446,6 +446,59 @@ TEST_F(HostSide, ControllerVanishingMidReadFailsTheRead) {
   FreeCapsule(c);
 }
 
+TEST_F(HostSide, CleanCloseWithAReadInFlightFailsTheRead) {
+  Open();
+  std::vector<uint8_t> out(65536), data(16384, 5);
+  DataResult r;
+  Capsule* c = Read(5, out, &r);
+  SendC2H(5, 0, data, false);  // a quarter of the data, then a FIN between PDUs
+  raw.Close();
+  ASSERT_TRUE(loop.RunUntil([&] { return host.failed && r.done; }, kWait));
+  EXPECT_TRUE(host.error.ok()) << "the connection itself closed cleanly";
+  EXPECT_FALSE(r.status.ok()) << "but the read did not complete";
+  EXPECT_EQ(r.bytes, 16384u);
+  FreeCapsule(c);
+}
+
+TEST_F(HostSide, EarlyResponseWithdrawsTheWriteData) {
+  Open();
+  constexpr uint32_t kLen = 8 << 20;
+  std::vector<uint8_t> buf(kLen, 0x11);
+  DataResult r;
+  std::vector<uint8_t>* bufp = &buf;
+  DataResult* rp = &r;
+  Capsule* c = AllocateCommand(host.qp, MakeSqe(spec::kNvmWrite, 7));
+  AppendData(c, MemDesc::Buffer(buf.data(), kLen), kLen, true, [bufp, rp](size_t n, const Status& s) {
+    rp->done = true;
+    rp->bytes = n;
+    rp->status = s;
+    std::fill(bufp->begin(), bufp->end(), 0xDD);  // the buffer is ours again
+  });
+  ASSERT_TRUE(Transmit(c).ok());
+  ASSERT_FALSE(raw.RecvPdu().empty());  // the command
+  uint8_t hdr[tcp::kMaxHeaderBytes];
+  uint32_t n = tcp::BuildR2T(hdr, 7, 0, 0, kLen, Tx());
+  std::vector<uint8_t> both(hdr, hdr + n);
+  spec::Cqe cqe{};
+  cqe.cid = 7;
+  spec::SetStatus(cqe, spec::MakeStatus(spec::kSctGeneric, spec::kScInternalError));
+  n = tcp::BuildCapsuleResp(hdr, cqe, Tx());
+  both.insert(both.end(), hdr, hdr + n);
+  ASSERT_TRUE(raw.Send(both));
+  ASSERT_TRUE(loop.RunUntil([&] { return !host.received.empty(); }, kWait));
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.status.code(), Status::Code::kAborted);
+  // Whatever still arrives must be the data as it was before the buffer was given back.
+  size_t seen = 0;
+  for (std::vector<uint8_t> pdu; !(pdu = raw.RecvPdu(std::chrono::milliseconds(200))).empty();) {
+    ASSERT_EQ(pdu[0], wire::kH2CData);
+    for (size_t i = sizeof(wire::H2CData); i < pdu.size(); i++) ASSERT_EQ(pdu[i], 0x11) << i;
+    seen += pdu.size();
+  }
+  EXPECT_FALSE(host.failed);
+  FreeCapsule(c);
+}
+
 TEST_F(HostSide, ResponseForNoCommandIsReported) {
   Open();
   SendResp(77);

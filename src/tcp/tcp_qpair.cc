@@ -225,8 +225,13 @@ void TcpQpair::AbortData(Capsule* cap) {
   }
   if (!c->data_pending) return;
   c->aborted = true;
-  // Unsent H2CData of this command leave the queue; one already half written is finished
-  // from a private copy, so the caller's buffer is free when this returns.
+  WithdrawHostData(c);
+  FinishHostData(c, Status::Aborted("data transfer aborted"));
+}
+
+// Takes a host command's unsent H2CData out of the send queue; one already half written
+// is finished from a private copy. Afterwards the caller's buffer is no longer read.
+void TcpQpair::WithdrawHostData(TcpCapsule* c) {
   TxPdu** link = &tx_head_;
   TxPdu* prev = nullptr;
   while (*link != nullptr) {
@@ -235,18 +240,19 @@ void TcpQpair::AbortData(Capsule* cap) {
       if (p->written == 0) {
         *link = p->next;
         if (tx_tail_ == p) tx_tail_ = prev;
-        ReleasePdu(p, Status::Aborted("data transfer aborted"));
+        p->done = TxPdu::Done::kNone;  // its callback is the caller's to run, not ours
+        ReleasePdu(p, Status::OK());
         continue;
       }
       p->rescued.reset(new uint8_t[p->data_len]);
       p->data.CopyOut(p->data_off, p->rescued.get(), p->data_len);
       p->data = MemDesc::Buffer(p->rescued.get(), p->data_len);
       p->data_off = 0;
+      p->done = TxPdu::Done::kNone;
     }
     prev = p;
     link = &p->next;
   }
-  FinishHostData(c, Status::Aborted("data transfer aborted"));
 }
 
 uint64_t TcpQpair::MaxTransferSize() const {
@@ -457,7 +463,7 @@ void TcpQpair::Fail(const Status& s, uint16_t fes, uint32_t fei) {
   if (dead_) return;
   Hold hold(this);
   dead_ = true;
-  DropUnsent(s);
+  DropUnsent(s.ok() ? Status::IoError("connection closed") : s);
   if (fes != 0) {
     TxPdu* p = TakePdu();
     p->hdr_len = BuildTermReq(p->hdr, !controller(), fes, fei, rx_hdr_,
@@ -473,8 +479,10 @@ void TcpQpair::Fail(const Status& s, uint16_t fes, uint32_t fei) {
     close(fd_);
     fd_ = -1;
   }
-  DropUnsent(s);
-  FailAllTransfers(s);
+  // Transfers still in flight did not complete, even when the peer closed cleanly.
+  const Status xfer = s.ok() ? Status::IoError("connection closed with the transfer in flight") : s;
+  DropUnsent(xfer);
+  FailAllTransfers(xfer);
   if (!freed_) on_error_(s);
 }
 

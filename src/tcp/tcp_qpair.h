@@ -141,6 +141,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   void UnrefCapsule(TcpCapsule* c);
   void DeliverCapsule(TcpCapsule* c);
   void FinishHostData(TcpCapsule* c, const Status& s);
+  void WithdrawHostData(TcpCapsule* c);
   void CancelTransfers(TcpCapsule* c, const Status& s);
   void StartR2T(Transfer* t);
   Transfer* TakeTransfer();

@@ -332,6 +332,8 @@ bool TcpQpair::OnPduComplete() {
       cids_.Remove(pdu.cqe.cid);
       c->in_table = false;
       if (c->data_pending) {
+        // The controller finished early (an error): no more of the data may go out.
+        if (c->data_send()) WithdrawHostData(c);
         FinishHostData(c, Status::Aborted("command completed before its data transfer ended"));
       }
       TcpCapsule* r = Take(false);
