@@ -14,5 +14,6 @@ if [[ $debug == debug ]]; then
 fi
 dmesg | grep -iE 'nvme|nvmet' | sed 's/^/guest-kernel: /'
 dmesg -C
+dmesg -n 1  # the kernel's own console output would repeat what follows, unprefixed
 echo "READY nvmet-tcp nqn=$nqn size=${size}MiB dev=$dev kernel=$(uname -r)"
 exec dmesg -w | sed -u 's/^/guest-kernel: /'
