@@ -12,8 +12,9 @@
 // every callback of the queue pair runs there.
 //
 // Ownership and lifetimes.
-//  - AllocateQpair returns a queue pair owned by the caller; FreeQpair gives it back.
-//    After FreeQpair no callback of that queue pair runs again. Capsules the caller
+//  - AllocateQpair returns a queue pair owned by the caller; FreeQpair gives it back,
+//    writing what is queued if the socket takes it at once, then closing the
+//    connection. After FreeQpair no callback of that queue pair runs again. Capsules the caller
 //    still holds stay valid until FreeCapsule, which is still allowed after FreeQpair.
 //  - A capsule from AllocateCommand/AllocateResponse, or delivered by the receive
 //    callback, is owned by the caller until FreeCapsule. Transmit does not take
@@ -129,8 +130,9 @@ void ReceiveControllerData(Capsule* c, uint32_t offset, const MemDesc& mem, size
 // kSendMore (accepted; the command's data is not complete yet), spec::kStatusSuccess
 // (accepted; the data is complete, a response capsule must follow), kSendSuccessSent
 // (accepted; the transport also told the host the command succeeded, so no response
-// follows), or an NVMe status to complete the command with. mem must stay valid until
-// on_sent runs (pass nullptr for memory that outlives the queue pair).
+// follows), or an NVMe status to complete the command with (then nothing was queued and
+// on_sent does not run). Otherwise mem must stay valid until on_sent runs (pass nullptr
+// for memory that outlives the queue pair).
 uint16_t SendControllerData(Capsule* c, uint32_t offset, const MemDesc& mem, size_t len,
                             DataCallback on_sent);
 inline constexpr uint16_t kSendSuccessSent = 0x8000;  // outside the 15-bit status field

@@ -97,6 +97,9 @@ void TcpQpair::Unref() {
 
 void TcpQpair::Free() {
   Hold hold(this);
+  if (!dead_ && fd_ >= 0 && tx_head_ != nullptr) {
+    WriteSome();  // what is queued (a last response) leaves if the socket takes it now
+  }
   freed_ = true;
   if (!dead_) {
     dead_ = true;

@@ -1,0 +1,76 @@
+// The NVMe-oF target: subsystems with namespaces and allowed hosts, served over NVMe/TCP
+// by a dynamic-controller-model controller per association, plus the discovery
+// subsystem (nqn.2014-08.org.nvmexpress.discovery) listing what this target serves.
+//
+// Threads: Start() runs `threads` event loops, one thread each. Listeners accept on the
+// first loop and hand each negotiated connection to a loop in turn; every queue pair
+// then lives on its loop. An association's admin queue and I/O queues may live on
+// different loops; the controller state they share is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nvmf/status.h"
+
+namespace nvmf::target {
+
+struct NamespaceConfig {
+  uint32_t nsid = 0;          // 0: the next free one
+  std::string backend;        // "mem:64M", "null:1G", "file:/path"
+  std::string uuid;           // optional, 36-character text form; derived when empty
+  bool enabled = true;
+};
+
+struct SubsystemConfig {
+  std::string nqn;
+  std::string serial;         // derived from the NQN when empty
+  std::string model = "nvmf";
+  std::vector<NamespaceConfig> namespaces;
+  bool allow_any_host = true;
+  std::vector<std::string> allowed_hosts;  // host NQNs, when !allow_any_host
+};
+
+struct PortConfig {
+  uint16_t portid = 1;
+  std::string addr = "127.0.0.1";
+  uint16_t port = 4420;       // 0: a free one (see Target::ports)
+  std::vector<std::string> subsystems;  // NQNs exposed here; empty: all of them
+};
+
+struct TargetConfig {
+  std::vector<PortConfig> ports;
+  std::vector<SubsystemConfig> subsystems;
+  int threads = 1;
+  bool poll = false;            // busy-poll event loops instead of sleeping
+  uint16_t max_queue_size = 128;
+  uint16_t max_io_queues = 8;
+  uint32_t in_capsule_data = 8192;  // I/O queue in-capsule data size (IOCCSZ)
+  uint32_t maxh2cdata = 131072;
+  uint8_t mdts = 8;             // 2^mdts * 4 KiB = 1 MiB per command
+  bool c2h_success = false;     // end reads with the C2HData SUCCESS flag
+  // Receives log lines (connections, errors); null: standard error.
+  std::function<void(const std::string&)> log;
+};
+
+class Target {
+ public:
+  // Opens the backends, binds every port, starts the loops. A clear error for bad
+  // configuration (duplicate NQNs or NSIDs, a bad backend spec, a port in use, ...).
+  static Status Start(const TargetConfig& config, std::unique_ptr<Target>* out);
+  virtual ~Target() = default;
+  // Closes every connection and listener and joins the loops. Idempotent.
+  virtual void Stop() = 0;
+  // The bound ports, in configuration order (useful with port 0).
+  virtual std::vector<uint16_t> ports() const = 0;
+  // Number of live controllers (associations), for tests and logs.
+  virtual size_t controllers() const = 0;
+};
+
+// Reads the JSON that Linux's nvmetcli saves (ports, subsystems, namespaces, hosts).
+Status ParseNvmetcliConfig(const std::string& json, TargetConfig* out);
+
+}  // namespace nvmf::target

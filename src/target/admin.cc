@@ -1,0 +1,289 @@
+// Admin commands: Identify, Get Log Page, Set/Get Features, Keep Alive, Asynchronous
+// Event Request.
+#include <algorithm>
+#include <cstring>
+
+#include "nvmf/spec/admin.h"
+#include "target/discovery.h"
+#include "target/queue.h"
+
+namespace nvmf::target {
+namespace {
+
+constexpr uint16_t Generic(uint8_t sc) { return spec::MakeStatus(spec::kSctGeneric, sc, true); }
+constexpr uint16_t Specific(uint8_t sc) {
+  return spec::MakeStatus(spec::kSctCommandSpecific, sc, true);
+}
+constexpr uint8_t kScFeatureNotSaveable = 0x0D;
+constexpr uint8_t kScAerLimitExceeded = 0x05;
+constexpr uint8_t kScInvalidLogPage = 0x09;
+constexpr uint32_t kMaxAers = 4;
+constexpr uint32_t kMaxNsid = 1024;
+
+void CopyPadded(char* dst, size_t n, const std::string& s) {
+  std::memset(dst, ' ', n);
+  std::memcpy(dst, s.data(), std::min(n, s.size()));
+}
+
+// Zeroed request buffer of at least n bytes and of the command's data length.
+uint8_t* ZeroBuffer(Request* r, size_t n) {
+  size_t want = std::max(n, CapsuleDataLength(r->capsule));
+  uint8_t* p = r->Buffer(want);
+  std::memset(p, 0, want);
+  return p;
+}
+
+void Put128(uint8_t* field, uint64_t v) {
+  std::memset(field, 0, 16);
+  std::memcpy(field, &v, 8);
+}
+
+}  // namespace
+
+void QueueHandler::HandleAdmin(Request* r) {
+  switch (r->sqe().opc) {
+    case spec::kAdminIdentify: return Identify(r);
+    case spec::kAdminGetLogPage: return GetLogPage(r);
+    case spec::kAdminSetFeatures: return SetFeatures(r);
+    case spec::kAdminGetFeatures: return GetFeatures(r);
+    case spec::kAdminAsyncEventRequest: return AsyncEventRequest(r);
+    case spec::kAdminKeepAlive:
+      last_keep_alive_ = EventLoop::Clock::now();
+      return CompleteSuccess(r);
+    default:
+      return Complete(r, Generic(spec::kScInvalidOpcode));
+  }
+}
+
+void QueueHandler::Identify(Request* r) {
+  const spec::Sqe& sqe = r->sqe();
+  const Subsystem* sub = ctrl_->subsystem;
+  const uint8_t cns = static_cast<uint8_t>(sqe.cdw10 & 0xff);
+  if (CapsuleDataLength(r->capsule) < 4096) return Complete(r, Generic(spec::kScDataSglLengthInvalid));
+  uint8_t* buf = ZeroBuffer(r, 4096);
+  switch (cns) {
+    case spec::kCnsController: {
+      auto* id = reinterpret_cast<spec::IdentifyController*>(buf);
+      CopyPadded(id->sn, sizeof(id->sn), sub->serial);
+      CopyPadded(id->mn, sizeof(id->mn), sub->model);
+      CopyPadded(id->fr, sizeof(id->fr), "0.1");
+      id->rab = 6;
+      id->cmic = 1 << 1;  // more than one controller may attach
+      id->mdts = sub->discovery ? 0 : tc_->config.mdts;
+      id->cntlid = ctrl_->cntlid;
+      id->ver = 0x00010400;
+      id->oaes = sub->discovery ? 1u << 31 : 1u << 8;  // discovery log / namespace attribute notices
+      id->cntrltype = sub->discovery ? 2 : 1;
+      id->acl = 3;
+      id->aerl = kMaxAers - 1;
+      id->frmw = 1 << 1 | 1;  // one slot, slot 1 read-only
+      id->lpa = 1 << 1 | 1 << 2;  // commands supported and effects; extended data
+      id->elpe = Controller::kErrorLogEntries - 1;
+      id->kas = 1;  // keep-alive granularity: 100 ms
+      id->sqes = 0x66;
+      id->cqes = 0x44;
+      id->maxcmd = tc_->config.max_queue_size;
+      id->nn = sub->discovery ? 0 : kMaxNsid;
+      id->oncs = 1 << 2 | 1 << 3;  // Dataset Management, Write Zeroes
+      id->vwc = 1;
+      id->sgls = 1u | 1u << 2 | 1u << 20;  // SGLs, transport data blocks, offsets (in-capsule data)
+      std::snprintf(id->subnqn, sizeof(id->subnqn), "%s", sub->nqn.c_str());
+      id->ioccsz = (64 + tc_->config.in_capsule_data) / 16;
+      id->iorcsz = 1;
+      id->icdoff = 0;
+      id->msdbd = 1;
+      break;
+    }
+    case spec::kCnsNamespace: {
+      if (sqe.nsid == 0 || (sqe.nsid > kMaxNsid && sqe.nsid != 0xFFFFFFFFu)) {
+        return Complete(r, Generic(spec::kScInvalidNamespace));
+      }
+      const Namespace* ns = sub->Find(sqe.nsid);
+      if (ns == nullptr) break;  // an inactive namespace: all zeroes
+      auto* id = reinterpret_cast<spec::IdentifyNamespace*>(buf);
+      id->nsze = id->ncap = id->nuse = ns->blocks;
+      id->nlbaf = 0;
+      id->flbas = 0;
+      id->dlfeat = 1;   // deallocated blocks read as zeroes
+      id->nmic = 1;     // may be shared
+      id->lbaf[0].lbads = static_cast<uint8_t>(ns->lba_shift);
+      std::memcpy(id->nguid, ns->nguid, 16);
+      break;
+    }
+    case spec::kCnsActiveNamespaces: {
+      if (sqe.nsid >= 0xFFFFFFFEu) return Complete(r, Generic(spec::kScInvalidNamespace));
+      auto* list = reinterpret_cast<uint32_t*>(buf);
+      size_t n = 0;
+      for (const auto& [nsid, ns] : sub->namespaces) {
+        if (nsid > sqe.nsid && n < 1024) list[n++] = nsid;
+      }
+      break;
+    }
+    case spec::kCnsNamespaceDescriptors: {
+      const Namespace* ns = sub->Find(sqe.nsid);
+      if (ns == nullptr) return Complete(r, Generic(spec::kScInvalidNamespace));
+      uint8_t* p = buf;
+      auto add = [&p](uint8_t type, const void* v, uint8_t len) {
+        spec::NidHeader h{type, len, {0, 0}};
+        std::memcpy(p, &h, sizeof(h));
+        std::memcpy(p + sizeof(h), v, len);
+        p += sizeof(h) + len;
+      };
+      add(spec::kNidNguid, ns->nguid, 16);
+      add(spec::kNidUuid, ns->uuid, 16);
+      uint8_t csi = 0;  // NVM command set
+      add(spec::kNidCsi, &csi, 1);
+      break;
+    }
+    default:
+      return Complete(r, Generic(spec::kScInvalidField));
+  }
+  SendAndComplete(r);
+}
+
+void QueueHandler::GetLogPage(Request* r) {
+  const spec::Sqe& sqe = r->sqe();
+  const uint8_t lid = spec::GetLogPageLid(sqe);
+  const uint64_t len = spec::GetLogPageBytes(sqe);
+  const uint64_t offset = spec::GetLogPageOffset(sqe);
+  if (len != CapsuleDataLength(r->capsule)) return Complete(r, Generic(spec::kScDataSglLengthInvalid));
+  if (offset % 4 != 0) return Complete(r, Generic(spec::kScInvalidField));
+  const bool discovery = ctrl_->subsystem->discovery;
+  std::vector<uint8_t> page;  // admin path: the log is built whole, then the window sent
+  switch (lid) {
+    case spec::kLogError: {
+      auto entries = ctrl_->ErrorLog();
+      page.resize(Controller::kErrorLogEntries * sizeof(spec::ErrorLogEntry));
+      std::memcpy(page.data(), entries.data(), entries.size() * sizeof(spec::ErrorLogEntry));
+      break;
+    }
+    case spec::kLogSmart: {
+      if (discovery) return Complete(r, Specific(kScInvalidLogPage));
+      spec::SmartLog log{};
+      log.temperature = 298;  // kelvin
+      log.avail_spare = 100;
+      log.spare_thresh = 10;
+      // Data units are thousands of 512-byte units, rounded up.
+      Put128(log.data_units_read, (ctrl_->blocks_read.load() + 999) / 1000);
+      Put128(log.data_units_written, (ctrl_->blocks_written.load() + 999) / 1000);
+      Put128(log.host_reads, ctrl_->reads.load());
+      Put128(log.host_writes, ctrl_->writes.load());
+      Put128(log.power_cycles, 1);
+      Put128(log.num_err_log_entries, ctrl_->ErrorLog().size());
+      page.resize(sizeof(log));
+      std::memcpy(page.data(), &log, sizeof(log));
+      break;
+    }
+    case spec::kLogFirmwareSlot: {
+      spec::FirmwareSlotLog log{};
+      log.afi = 1;
+      CopyPadded(log.frs[0], 8, "0.1");
+      page.resize(sizeof(log));
+      std::memcpy(page.data(), &log, sizeof(log));
+      break;
+    }
+    case spec::kLogChangedNamespaces:
+      // Namespaces never change while the target runs: the list is empty.
+      if (discovery) return Complete(r, Specific(kScInvalidLogPage));
+      page.resize(sizeof(spec::ChangedNamespaceList));
+      break;
+    case spec::kLogCommandEffects: {
+      spec::CommandEffectsLog log{};
+      for (uint8_t opc : {spec::kAdminGetLogPage, spec::kAdminIdentify, spec::kAdminSetFeatures,
+                          spec::kAdminGetFeatures, spec::kAdminAsyncEventRequest,
+                          spec::kAdminKeepAlive}) {
+        log.acs[opc] = spec::kCseSupported;
+      }
+      if (!discovery) {
+        log.iocs[spec::kNvmRead] = spec::kCseSupported;
+        for (uint8_t opc : {spec::kNvmFlush, spec::kNvmWrite, spec::kNvmWriteZeroes,
+                            spec::kNvmDatasetManagement}) {
+          log.iocs[opc] = spec::kCseSupported | spec::kCseLbcc;
+        }
+      }
+      page.resize(sizeof(log));
+      std::memcpy(page.data(), &log, sizeof(log));
+      break;
+    }
+    case spec::kLogDiscovery:
+      if (!discovery) return Complete(r, Specific(kScInvalidLogPage));
+      page = BuildDiscoveryLog(*tc_, ctrl_->hostnqn);
+      break;
+    default:
+      return Complete(r, Specific(kScInvalidLogPage));
+  }
+  if (offset > page.size()) return Complete(r, Generic(spec::kScInvalidField));
+  uint8_t* buf = ZeroBuffer(r, len);
+  std::memcpy(buf, page.data() + offset, std::min<uint64_t>(len, page.size() - offset));
+  SendAndComplete(r);
+}
+
+void QueueHandler::SetFeatures(Request* r) {
+  const spec::Sqe& sqe = r->sqe();
+  const uint8_t fid = static_cast<uint8_t>(sqe.cdw10 & 0xff);
+  if (sqe.cdw10 >> 31) return Complete(r, Specific(kScFeatureNotSaveable));
+  switch (fid) {
+    case spec::kFeatNumberOfQueues: {
+      if (ctrl_->subsystem->discovery) return Complete(r, Generic(spec::kScInvalidField));
+      if (ctrl_->io_queue_count() > 0) return Complete(r, Generic(spec::kScCommandSequenceError));
+      uint32_t nsqr = sqe.cdw11 & 0xffff, ncqr = sqe.cdw11 >> 16;
+      if (nsqr == 0xffff || ncqr == 0xffff) return Complete(r, Generic(spec::kScInvalidField));
+      uint32_t max = tc_->config.max_io_queues - 1u;  // 0's based
+      uint32_t n = std::min({nsqr, ncqr, max});
+      ctrl_->io_queues = static_cast<uint16_t>(n + 1);
+      ctrl_->io_queues_set = true;
+      r->cqe.cdw0 = n | n << 16;
+      break;
+    }
+    case spec::kFeatKeepAliveTimer:
+      ctrl_->kato_ms = sqe.cdw11;
+      ArmKeepAlive();
+      break;
+    case spec::kFeatAsyncEventConfig: ctrl_->async_event_config = sqe.cdw11; break;
+    case spec::kFeatVolatileWriteCache: ctrl_->volatile_write_cache = sqe.cdw11 & 1; break;
+    case spec::kFeatArbitration: ctrl_->arbitration = sqe.cdw11; break;
+    case spec::kFeatPowerManagement:
+      if ((sqe.cdw11 & 0x1f) != 0) return Complete(r, Generic(spec::kScInvalidField));  // PS0 only
+      ctrl_->power_management = sqe.cdw11;
+      break;
+    case spec::kFeatTemperatureThreshold: ctrl_->temperature_threshold = sqe.cdw11 & 0xffff; break;
+    default:
+      return Complete(r, Generic(spec::kScInvalidField));
+  }
+  CompleteSuccess(r);
+}
+
+void QueueHandler::GetFeatures(Request* r) {
+  const spec::Sqe& sqe = r->sqe();
+  const uint8_t fid = static_cast<uint8_t>(sqe.cdw10 & 0xff);
+  const uint8_t sel = static_cast<uint8_t>(sqe.cdw10 >> 8 & 7);
+  if (sel == 3) {  // supported capabilities: changeable, not saveable
+    r->cqe.cdw0 = 1u << 1;
+    return CompleteSuccess(r);
+  }
+  switch (fid) {
+    case spec::kFeatNumberOfQueues: {
+      uint32_t n = ctrl_->io_queues_set ? ctrl_->io_queues - 1u : tc_->config.max_io_queues - 1u;
+      r->cqe.cdw0 = n | n << 16;
+      break;
+    }
+    case spec::kFeatKeepAliveTimer: r->cqe.cdw0 = ctrl_->kato_ms; break;
+    case spec::kFeatAsyncEventConfig: r->cqe.cdw0 = ctrl_->async_event_config; break;
+    case spec::kFeatVolatileWriteCache: r->cqe.cdw0 = ctrl_->volatile_write_cache; break;
+    case spec::kFeatArbitration: r->cqe.cdw0 = ctrl_->arbitration; break;
+    case spec::kFeatPowerManagement: r->cqe.cdw0 = ctrl_->power_management; break;
+    case spec::kFeatTemperatureThreshold: r->cqe.cdw0 = ctrl_->temperature_threshold; break;
+    default:
+      return Complete(r, Generic(spec::kScInvalidField));
+  }
+  CompleteSuccess(r);
+}
+
+void QueueHandler::AsyncEventRequest(Request* r) {
+  if (aers_.size() >= kMaxAers) return Complete(r, Specific(kScAerLimitExceeded));
+  // Held until an event happens or the queue closes: this target raises none while it
+  // runs (its namespaces are fixed), so they complete only with the association.
+  aers_.push_back(r);
+}
+
+}  // namespace nvmf::target

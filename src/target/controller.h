@@ -1,0 +1,89 @@
+// Controller: the state of one association (dynamic controller model): registers,
+// features, keep-alive, error log, statistics, and the queues that belong to it.
+//
+// Threads: created by the admin queue's Connect on the admin queue's loop. I/O queues on
+// other loops read it (CC, the subsystem) and register themselves under its mutex;
+// everything else (features, AER, keep-alive) is touched only on the admin queue's loop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "nvmf/event_loop.h"
+#include "nvmf/spec/admin.h"
+#include "target/subsystem.h"
+
+namespace nvmf::target {
+
+class QueueHandler;
+
+struct QueueRef {
+  std::weak_ptr<QueueHandler> handler;
+  EventLoop* loop = nullptr;
+};
+
+class Controller {
+ public:
+  Controller(uint16_t id, const Subsystem* sub, std::string host)
+      : cntlid(id), subsystem(sub), hostnqn(std::move(host)) {}
+
+  const uint16_t cntlid;
+  const Subsystem* const subsystem;
+  const std::string hostnqn;
+  uint8_t hostid[16] = {};
+
+  std::atomic<uint32_t> cc{0};
+  std::atomic<uint32_t> csts{0};
+  std::atomic<bool> torn_down{false};
+
+  // Admin loop only.
+  uint32_t kato_ms = 0;
+  uint32_t async_event_config = 0;
+  uint32_t volatile_write_cache = 1;
+  uint32_t arbitration = 0;
+  uint32_t power_management = 0;
+  uint32_t temperature_threshold = 0x0157;  // 343 K
+  uint16_t io_queues = 0;  // granted by Set Features Number of Queues (1-based)
+  bool io_queues_set = false;
+
+  // Counters for the SMART log (any loop).
+  std::atomic<uint64_t> reads{0}, writes{0}, blocks_read{0}, blocks_written{0};
+
+  // Error log: newest first, at most kErrorLogEntries (any loop, under mu).
+  static constexpr size_t kErrorLogEntries = 64;
+  void RecordError(uint16_t sqid, uint16_t cid, uint16_t status, uint32_t nsid, uint64_t lba);
+  std::vector<spec::ErrorLogEntry> ErrorLog();
+
+  // I/O queues, by QID (under mu). Register fails for a taken or out-of-range QID.
+  bool RegisterIoQueue(uint16_t qid, QueueRef ref);
+  void UnregisterIoQueue(uint16_t qid);
+  std::vector<QueueRef> TakeIoQueues();  // for teardown and reset
+  size_t io_queue_count();
+
+ private:
+  std::mutex mu_;
+  std::map<uint16_t, QueueRef> io_;
+  std::vector<spec::ErrorLogEntry> errors_;
+  uint64_t error_count_ = 0;
+};
+
+// All live controllers, by CNTLID. Thread-safe.
+class ControllerRegistry {
+ public:
+  std::shared_ptr<Controller> Create(const Subsystem* sub, const std::string& hostnqn);
+  std::shared_ptr<Controller> Find(uint16_t cntlid);
+  void Remove(uint16_t cntlid);
+  size_t size();
+
+ private:
+  std::mutex mu_;
+  std::map<uint16_t, std::shared_ptr<Controller>> ctrls_;
+  uint16_t next_ = 1;
+};
+
+}  // namespace nvmf::target

@@ -1,0 +1,378 @@
+// QueueHandler: queue life cycle, Connect, properties, keep-alive and completions.
+#include "target/queue.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "nvmf/spec/fabrics.h"
+
+namespace nvmf::target {
+namespace {
+
+constexpr uint16_t Generic(uint8_t sc, bool dnr = true) {
+  return spec::MakeStatus(spec::kSctGeneric, sc, dnr);
+}
+constexpr uint16_t Fabrics(uint8_t sc) {
+  return spec::MakeStatus(spec::kSctCommandSpecific, sc, true);
+}
+
+std::string PeerName(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &sa->sin_addr, host, sizeof(host));
+    port = ntohs(sa->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &sa->sin6_addr, host, sizeof(host));
+    port = ntohs(sa->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+std::string NqnField(const char* f) { return std::string(f, strnlen(f, spec::kNqnSize)); }
+
+}  // namespace
+
+QueueHandler::~QueueHandler() = default;
+
+Status QueueHandler::Attach(const TcpQpairParams& params) {
+  peer_ = PeerName(params.fd);
+  QpairParams qp;
+  qp.qsize = tc_->config.max_queue_size;
+  qp.tcp = params;
+  for (int i = 0; i < qp.qsize + 8; i++) {
+    auto r = std::make_unique<Request>();
+    r->queue = this;
+    r->next_free = free_;
+    free_ = r.get();
+    requests_.push_back(std::move(r));
+  }
+  QueueHandler* self = this;
+  return AllocateQpair(
+      loop_, TransportType::kTcp, Role::kController, qp,
+      [self](const Status& s) { self->OnError(s); }, [self](Capsule* c) { self->OnReceive(c); },
+      &qp_);
+}
+
+Request* QueueHandler::TakeRequest() {
+  Request* r = free_;
+  if (r == nullptr) return nullptr;
+  free_ = r->next_free;
+  r->next_free = nullptr;
+  r->holds = 1;
+  r->ns = nullptr;
+  r->parts_left = 0;
+  r->part_status = 0;
+  inflight_++;
+  return r;
+}
+
+void QueueHandler::Release(Request* r) {
+  if (--r->holds > 0) return;
+  if (r->capsule != nullptr) FreeCapsule(r->capsule);
+  r->capsule = nullptr;
+  r->next_free = free_;
+  free_ = r;
+  inflight_--;
+  MaybeRelease();
+}
+
+void QueueHandler::MaybeRelease() {
+  if (closed_ && inflight_ == 0 && !released_) {
+    released_ = true;
+    auto fn = release_;
+    QueueHandler* self = this;
+    // Not from inside our own call stack: the loop destroys us in a later turn.
+    loop_->Post([fn, self] { fn(self); });
+  }
+}
+
+void QueueHandler::OnError(const Status& s) {
+  Close(s.ok() ? "host closed the connection" : s.ToString());
+}
+
+void QueueHandler::Close(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  std::string who = ctrl_ != nullptr ? "controller " + std::to_string(ctrl_->cntlid) + " qid " +
+                                           std::to_string(qid_)
+                                     : "unconnected queue";
+  tc_->Log(who + " from " + peer_ + " closed: " + why);
+  if (qp_ != nullptr) FreeQpair(qp_);
+  qp_ = nullptr;
+  loop_->CancelTimer(kato_timer_);
+  for (Request* r : aers_) Release(r);
+  aers_.clear();
+  if (ctrl_ != nullptr) {
+    if (qid_ == 0) {
+      TearDownController(why);
+    } else {
+      ctrl_->UnregisterIoQueue(qid_);
+    }
+  }
+  MaybeRelease();
+}
+
+void QueueHandler::TearDownController(const std::string& why) {
+  if (ctrl_->torn_down.exchange(true)) return;
+  tc_->controllers.Remove(ctrl_->cntlid);
+  for (QueueRef& ref : ctrl_->TakeIoQueues()) {
+    std::weak_ptr<QueueHandler> w = ref.handler;
+    std::string reason = "controller " + std::to_string(ctrl_->cntlid) + " torn down: " + why;
+    ref.loop->Post([w, reason] {
+      if (auto q = w.lock()) q->Close(reason);
+    });
+  }
+}
+
+void QueueHandler::OnReceive(Capsule* c) {
+  Request* r = TakeRequest();
+  if (r == nullptr) {  // the transport bounds commands by the queue size; this is a bug guard
+    FreeCapsule(c);
+    Close("more commands than requests");
+    return;
+  }
+  r->capsule = c;
+  r->cqe = spec::Cqe{};
+  r->cqe.cid = CapsuleSqe(c).cid;
+  r->cqe.sqid = qid_;
+  if (sqsize_ > 0) sqhd_ = static_cast<uint16_t>((sqhd_ + 1) % sqsize_);
+  Dispatch(r);
+}
+
+void QueueHandler::Dispatch(Request* r) {
+  uint8_t st = ValidateCommandCapsule(r->capsule);
+  if (st != spec::kScSuccess) return Complete(r, Generic(st));
+  const spec::Sqe& sqe = r->sqe();
+  if (sqe.opc == spec::kFabricsCommand) return HandleFabrics(r);
+  if (!connected_) return Complete(r, Generic(spec::kScCommandSequenceError));
+  if (qid_ == 0) return HandleAdmin(r);
+  if (spec::CcEn(ctrl_->cc.load()) == 0) return Complete(r, Generic(spec::kScCommandSequenceError));
+  HandleIo(r);
+}
+
+// ---------------------------------------------------------------- completions
+
+void QueueHandler::Complete(Request* r, uint16_t status) {
+  spec::SetStatus(r->cqe, status);
+  r->cqe.sqhd = sqhd_;
+  if (status != spec::kStatusSuccess && ctrl_ != nullptr) {
+    ctrl_->RecordError(qid_, r->cqe.cid, status, r->sqe().nsid, r->slba);
+  }
+  if (qp_ != nullptr) {
+    if (Capsule* rsp = AllocateResponse(qp_, r->cqe); rsp != nullptr) {
+      Transmit(rsp);
+      FreeCapsule(rsp);
+    }
+  }
+  Release(r);
+}
+
+void QueueHandler::SendAndComplete(Request* r) {
+  const size_t want = CapsuleDataLength(r->capsule);
+  if (want == 0) return CompleteSuccess(r);
+  if (r->buffer.size() < want) r->buffer.resize(want, 0);
+  // The request (and its buffer) is held until the data has left.
+  r->holds++;
+  Request* req = r;
+  uint16_t st = SendControllerData(r->capsule, 0, MemDesc::Buffer(r->buffer.data(), want), want,
+                                   [req](size_t, const Status&) { req->queue->Release(req); });
+  if (st == kSendSuccessSent) return Release(r);
+  if (st != spec::kStatusSuccess) Release(r);  // nothing was queued: on_sent will not run
+  Complete(r, st);
+}
+
+// ---------------------------------------------------------------- Fabrics
+
+void QueueHandler::HandleFabrics(Request* r) {
+  const auto& f = reinterpret_cast<const spec::FabricsSqe&>(r->sqe());
+  if (f.fctype == spec::kFctypeConnect) {
+    if (connected_) return Complete(r, Generic(spec::kScCommandSequenceError));
+    return HandleConnect(r);
+  }
+  if (!connected_) return Complete(r, Generic(spec::kScCommandSequenceError));
+  switch (f.fctype) {
+    case spec::kFctypePropertyGet: return HandlePropertyGet(r);
+    case spec::kFctypePropertySet: return HandlePropertySet(r);
+    case spec::kFctypeDisconnect: {
+      CompleteSuccess(r);
+      std::weak_ptr<QueueHandler> w = weak_from_this();
+      loop_->Post([w] {  // after the response has been flushed
+        if (auto q = w.lock()) q->Close("disconnect");
+      });
+      return;
+    }
+    default:
+      return Complete(r, Generic(spec::kScInvalidOpcode));
+  }
+}
+
+void QueueHandler::HandleConnect(Request* r) {
+  if (CapsuleDataLength(r->capsule) < sizeof(spec::ConnectData)) {
+    return Complete(r, Generic(spec::kScDataSglLengthInvalid));
+  }
+  Request* req = r;
+  ReceiveControllerData(r->capsule, 0, MemDesc::Buffer(r->Buffer(1024), 1024), 1024,
+                        [req](size_t, const Status& s) {
+                          if (!s.ok()) {
+                            req->queue->Complete(req, Generic(spec::kScTransientTransportError, false));
+                            return;
+                          }
+                          req->queue->FinishConnect(req);
+                        });
+}
+
+void QueueHandler::FinishConnect(Request* r) {
+  const auto& sqe = reinterpret_cast<const spec::ConnectSqe&>(r->sqe());
+  const auto& data = *reinterpret_cast<const spec::ConnectData*>(r->buffer.data());
+  auto invalid = [&](uint16_t ipo, bool in_data, const std::string& why) {
+    tc_->Log("connect from " + peer_ + " refused: " + why);
+    r->cqe.cdw0 = ipo | (in_data ? 1u : 0u) << 16;
+    Complete(r, Fabrics(spec::kScConnectInvalidParameters));
+  };
+  if (sqe.recfmt != 0) return Complete(r, Fabrics(spec::kScConnectIncompatibleFormat));
+  const std::string subnqn = NqnField(data.subnqn);
+  const std::string hostnqn = NqnField(data.hostnqn);
+  const Subsystem* sub = tc_->FindSubsystem(subnqn);
+  if (sub == nullptr) {
+    return invalid(offsetof(spec::ConnectData, subnqn), true, "unknown subsystem '" + subnqn + "'");
+  }
+  if (!sub->HostAllowed(hostnqn)) {
+    tc_->Log("connect from " + peer_ + " refused: host '" + hostnqn + "' may not access " + subnqn);
+    return Complete(r, Fabrics(spec::kScConnectInvalidHost));
+  }
+  const uint32_t entries = sqe.sqsize + 1u;
+  if (sqe.sqsize == 0 || entries > tc_->config.max_queue_size) {
+    return invalid(offsetof(spec::ConnectSqe, sqsize), false,
+                   "queue size " + std::to_string(entries) + " outside 2.." +
+                       std::to_string(tc_->config.max_queue_size));
+  }
+  if (sqe.qid == 0) {
+    if (data.cntlid != spec::kDynamicControllerId) {
+      return invalid(offsetof(spec::ConnectData, cntlid), true, "static controller ID asked for");
+    }
+    ctrl_ = tc_->controllers.Create(sub, hostnqn);
+    if (ctrl_ == nullptr) return Complete(r, Fabrics(spec::kScConnectControllerBusy));
+    std::memcpy(ctrl_->hostid, data.hostid, 16);
+    ctrl_->kato_ms = sqe.kato;
+    if (sub->discovery && sqe.kato == 0) ctrl_->kato_ms = 0;
+  } else {
+    if (sub->discovery) {
+      return invalid(offsetof(spec::ConnectSqe, qid), false, "I/O queue on the discovery subsystem");
+    }
+    std::shared_ptr<Controller> c = tc_->controllers.Find(data.cntlid);
+    if (c == nullptr || c->subsystem != sub || c->hostnqn != hostnqn || c->torn_down) {
+      return invalid(offsetof(spec::ConnectData, cntlid), true,
+                     "I/O queue for unknown controller " + std::to_string(data.cntlid));
+    }
+    if (spec::CcEn(c->cc.load()) == 0 || (c->csts.load() & spec::kCstsRdy) == 0) {
+      return invalid(offsetof(spec::ConnectData, cntlid), true,
+                     "I/O queue for a controller that is not enabled");
+    }
+    if (!c->RegisterIoQueue(sqe.qid, QueueRef{weak_from_this(), loop_})) {
+      return invalid(offsetof(spec::ConnectSqe, qid), false,
+                     "queue ID " + std::to_string(sqe.qid) + " taken or not granted");
+    }
+    ctrl_ = std::move(c);
+  }
+  qid_ = sqe.qid;
+  sqsize_ = static_cast<uint16_t>(entries);
+  sqhd_ = static_cast<uint16_t>(1 % sqsize_);
+  r->cqe.sqid = qid_;
+  connected_ = true;
+  r->cqe.cdw0 = ctrl_->cntlid;
+  tc_->Log("controller " + std::to_string(ctrl_->cntlid) + " qid " + std::to_string(qid_) +
+           " connected: " + hostnqn + " from " + peer_ + " to " + subnqn +
+           (qid_ == 0 ? " (kato " + std::to_string(ctrl_->kato_ms) + " ms)" : ""));
+  if (qid_ == 0) ArmKeepAlive();
+  CompleteSuccess(r);
+}
+
+void QueueHandler::HandlePropertyGet(Request* r) {
+  const auto& sqe = reinterpret_cast<const spec::PropertyGetSqe&>(r->sqe());
+  if (qid_ != 0) return Complete(r, Generic(spec::kScInvalidField));
+  const bool eight = (sqe.attrib & 7) == spec::kProperty8Bytes;
+  uint64_t value;
+  switch (sqe.ofst) {
+    case spec::kPropCap: {
+      if (!eight) return Complete(r, Generic(spec::kScInvalidField));
+      uint64_t mqes = tc_->config.max_queue_size - 1u;
+      value = mqes | 1ull << 16 /* CQR */ | 30ull << 24 /* TO: 15 s */ | 1ull << 37 /* NVM */;
+      break;
+    }
+    case spec::kPropVs: value = 0x00010400; break;
+    case spec::kPropCc: value = ctrl_->cc.load(); break;
+    case spec::kPropCsts: value = ctrl_->csts.load(); break;
+    default: return Complete(r, Generic(spec::kScInvalidField));
+  }
+  if (sqe.ofst != spec::kPropCap && eight) return Complete(r, Generic(spec::kScInvalidField));
+  r->cqe.cdw0 = static_cast<uint32_t>(value);
+  r->cqe.cdw1 = static_cast<uint32_t>(value >> 32);
+  CompleteSuccess(r);
+}
+
+void QueueHandler::HandlePropertySet(Request* r) {
+  const auto& sqe = reinterpret_cast<const spec::PropertySetSqe&>(r->sqe());
+  if (qid_ != 0) return Complete(r, Generic(spec::kScInvalidField));
+  if (sqe.ofst != spec::kPropCc || (sqe.attrib & 7) != spec::kProperty4Bytes) {
+    return Complete(r, Generic(spec::kScInvalidField));
+  }
+  const auto cc = static_cast<uint32_t>(sqe.value);
+  const uint32_t old = ctrl_->cc.exchange(cc);
+  uint32_t csts = ctrl_->csts.load();
+  if (spec::CcEn(cc) && !spec::CcEn(old)) {
+    csts |= spec::kCstsRdy;
+  } else if (!spec::CcEn(cc) && spec::CcEn(old)) {
+    // A controller reset ends its I/O queues; the host connects new ones.
+    csts &= ~spec::kCstsRdy;
+    ctrl_->io_queues_set = false;
+    for (QueueRef& ref : ctrl_->TakeIoQueues()) {
+      std::weak_ptr<QueueHandler> w = ref.handler;
+      ref.loop->Post([w] {
+        if (auto q = w.lock()) q->Close("controller reset");
+      });
+    }
+  }
+  if (spec::CcShn(cc) != 0) {
+    csts = (csts & ~(3u << 2)) | spec::kCstsShstComplete;  // nothing is cached: done at once
+  } else {
+    csts &= ~(3u << 2);
+  }
+  ctrl_->csts.store(csts);
+  CompleteSuccess(r);
+}
+
+// ---------------------------------------------------------------- keep-alive
+
+void QueueHandler::ArmKeepAlive() {
+  loop_->CancelTimer(kato_timer_);
+  kato_timer_ = {};
+  last_keep_alive_ = EventLoop::Clock::now();
+  if (ctrl_->kato_ms == 0) return;
+  QueueHandler* self = this;
+  kato_timer_ = loop_->AddTimer(std::chrono::milliseconds(ctrl_->kato_ms),
+                                [self] { self->OnKeepAliveTimer(); });
+}
+
+void QueueHandler::OnKeepAliveTimer() {
+  kato_timer_ = {};
+  if (closed_) return;
+  auto kato = std::chrono::milliseconds(ctrl_->kato_ms);
+  auto since = EventLoop::Clock::now() - last_keep_alive_;
+  if (since >= kato) {
+    Close("keep-alive timeout (" + std::to_string(ctrl_->kato_ms) + " ms without Keep Alive)");
+    return;
+  }
+  QueueHandler* self = this;
+  kato_timer_ = loop_->AddTimer(kato - since, [self] { self->OnKeepAliveTimer(); });
+}
+
+}  // namespace nvmf::target

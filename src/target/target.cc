@@ -1,0 +1,154 @@
+// Target: event loops on their threads, listeners, and the queue handlers of each loop.
+#include "nvmf/target.h"
+
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "nvmf/tcp.h"
+#include "target/context.h"
+#include "target/queue.h"
+
+namespace nvmf::target {
+
+void TargetContext::Log(const std::string& line) const {
+  if (config.log) return config.log(line);
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  std::fprintf(stderr, "nvmf-target: %s\n", line.c_str());
+}
+
+namespace {
+
+// One event loop, its thread, and the queues it serves.
+struct Worker {
+  std::unique_ptr<EventLoop> loop;
+  std::thread thread;
+  std::map<QueueHandler*, std::shared_ptr<QueueHandler>> queues;  // loop thread only
+};
+
+class TargetImpl final : public Target {
+ public:
+  ~TargetImpl() override { Stop(); }
+
+  Status Init(const TargetConfig& config) {
+    tc_.config = config;
+    if (config.threads < 1 || config.threads > 64) {
+      return Status::InvalidArgument("threads must be between 1 and 64");
+    }
+    if (config.max_queue_size < 2 || config.max_io_queues < 1) {
+      return Status::InvalidArgument("queue size must be at least 2 and I/O queues at least 1");
+    }
+    if (config.ports.empty()) return Status::InvalidArgument("no port to listen on");
+    Status s = BuildSubsystems(config, &tc_.subsystems);
+    if (!s.ok()) return s;
+    for (const PortConfig& p : config.ports) {
+      for (const std::string& nqn : p.subsystems) {
+        if (tc_.FindSubsystem(nqn) == nullptr) {
+          return Status::InvalidArgument("port " + std::to_string(p.portid) + " names unknown subsystem " + nqn);
+        }
+      }
+    }
+    const auto mode = config.poll ? EventLoop::Mode::kPoll : EventLoop::Mode::kWait;
+    for (int i = 0; i < config.threads; i++) {
+      auto w = std::make_unique<Worker>();
+      w->loop = std::make_unique<EventLoop>(mode);
+      workers_.push_back(std::move(w));
+    }
+    // Listeners live on the first loop; they are made before its thread starts, so that
+    // a port in use is reported by Start.
+    tcp::ControllerOptions opts;
+    opts.maxh2cdata = config.maxh2cdata;
+    opts.max_icd = config.in_capsule_data;
+    opts.c2h_success = config.c2h_success;
+    for (const PortConfig& p : config.ports) {
+      std::unique_ptr<tcp::Listener> l;
+      s = tcp::Listener::Listen(workers_[0]->loop.get(), p.addr, p.port, opts,
+                                [this](const TcpQpairParams& params) { Accept(params); }, &l);
+      if (!s.ok()) return s;
+      tc_.ports.push_back(BoundPort{p, l->port()});
+      listeners_.push_back(std::move(l));
+    }
+    for (const auto& sub : tc_.subsystems) {
+      if (!sub->discovery) tc_.Log("subsystem " + DescribeSubsystem(*sub));
+    }
+    for (auto& w : workers_) {
+      EventLoop* loop = w->loop.get();
+      w->thread = std::thread([loop] { loop->Run(); });
+    }
+    return Status::OK();
+  }
+
+  void Stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      bool first = w == workers_.front();
+      wp->loop->Post([this, wp, first] {
+        if (first) listeners_.clear();
+        auto queues = wp->queues;  // Close may release handlers
+        for (auto& [ptr, q] : queues) q->Close("target stopping");
+        wp->loop->Stop();
+      });
+    }
+    for (auto& w : workers_) {
+      if (w->thread.joinable()) w->thread.join();
+    }
+    // The loop threads are gone: finish the requests still in flight (backend I/O) here,
+    // so that no handler is destroyed under a callback that still points at it.
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      wp->loop->RunUntil([wp] { return wp->queues.empty(); }, std::chrono::seconds(5));
+      wp->queues.clear();
+    }
+  }
+
+  std::vector<uint16_t> ports() const override {
+    std::vector<uint16_t> v;
+    for (const BoundPort& p : tc_.ports) v.push_back(p.port);
+    return v;
+  }
+  size_t controllers() const override {
+    return const_cast<ControllerRegistry&>(tc_.controllers).size();
+  }
+
+ private:
+  // On the first loop: hand the connection to the next loop in turn.
+  void Accept(const TcpQpairParams& params) {
+    Worker* w = workers_[next_++ % workers_.size()].get();
+    w->loop->Post([this, w, params] {
+      auto q = std::make_shared<QueueHandler>(&tc_, w->loop.get(), [w](QueueHandler* h) {
+        w->queues.erase(h);
+      });
+      Status s = q->Attach(params);
+      if (!s.ok()) {
+        close(params.fd);
+        tc_.Log("cannot serve a connection: " + s.ToString());
+        return;
+      }
+      w->queues[q.get()] = q;
+    });
+  }
+
+  TargetContext tc_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<tcp::Listener>> listeners_;
+  size_t next_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+Status Target::Start(const TargetConfig& config, std::unique_ptr<Target>* out) {
+  auto t = std::make_unique<TargetImpl>();
+  Status s = t->Init(config);
+  if (!s.ok()) return s;
+  *out = std::move(t);
+  return Status::OK();
+}
+
+}  // namespace nvmf::target
