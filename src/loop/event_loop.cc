@@ -111,8 +111,9 @@ void EventLoop::Stop() {
 
 void EventLoop::Run() {
   owner_ = std::this_thread::get_id();
-  stop_.store(false);
+  // A Stop() that came before Run() still counts; the flag rearms when Run returns.
   while (!stop_.load(std::memory_order_relaxed)) RunOnce(std::chrono::milliseconds(1000));
+  stop_.store(false);
 }
 
 bool EventLoop::RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {

@@ -88,6 +88,11 @@ PduError CheckCommonHeader(const wire::CommonHeader& ch, const RxConfig& cfg, Pd
     return PduError{0, 0, true};  // a malformed termination request: just close
   }
 
+  // A termination request is never answered with one: a bad one just closes.
+  if (IsTermReq(type) && (ch.flags != 0 || ch.hlen != rule.hlen || ch.pdo != 0)) {
+    return PduError{0, 0, true};
+  }
+
   // FLAGS: only the type's own flags, and digest flags exactly as negotiated.
   const uint8_t digest_mask = wire::kFlagHdgst | wire::kFlagDdgst;
   uint8_t want_digests = 0;
@@ -105,6 +110,12 @@ PduError CheckCommonHeader(const wire::CommonHeader& ch, const RxConfig& cfg, Pd
       (ch.flags & wire::kFlagLastPdu) == 0) {
     return PduError::Field(kChFlags);
   }
+  // Data (PLEN past the fixed header) without the negotiated data digest flag.
+  const uint32_t fixed = rule.hlen + ((ch.flags & wire::kFlagHdgst) ? wire::kDigestLen : 0);
+  if (rule.data && !IsTermReq(type) && (want_digests & wire::kFlagDdgst) != 0 &&
+      (ch.flags & wire::kFlagDdgst) == 0 && plen > fixed) {
+    return PduError::Field(kChFlags);
+  }
 
   // HLEN: fixed per type.
   if (ch.hlen != rule.hlen) return PduError::Field(kChHlen);
@@ -115,7 +126,8 @@ PduError CheckCommonHeader(const wire::CommonHeader& ch, const RxConfig& cfg, Pd
   if (!rule.data || IsTermReq(type)) {
     if (ch.pdo != 0) return PduError::Field(kChPdo);
   } else if (has_data || ch.pdo != 0) {
-    if (ch.pdo < full || ch.pdo > plen || ch.pdo % cfg.rx_pda != 0) {
+    // PDO == PLEN with PLEN past the header would be padding without data.
+    if (ch.pdo < full || ch.pdo >= plen || ch.pdo % cfg.rx_pda != 0) {
       return PduError::Field(kChPdo);
     }
   }
@@ -132,9 +144,6 @@ PduError CheckCommonHeader(const wire::CommonHeader& ch, const RxConfig& cfg, Pd
       if (data_len <= wire::kDigestLen) return PduError::Field(kChPlen);
       data_len -= wire::kDigestLen;
     }
-  }
-  if (data_len > 0 && (ch.flags & wire::kFlagDdgst) == 0 && want_digests & wire::kFlagDdgst) {
-    return PduError::Field(kChFlags);  // data arrived without the negotiated digest
   }
 
   out->header_len = full;
