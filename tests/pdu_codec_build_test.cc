@@ -31,7 +31,10 @@ uint32_t RefCrc32c(const uint8_t* p, size_t n) {
   return crc ^ 0xFFFFFFFFu;
 }
 
-void Put(Bytes& v, std::initializer_list<uint8_t> b) { v.insert(v.end(), b); }
+// push_back rather than insert: GCC 12 warns falsely on inserting an initializer_list.
+void Put(Bytes& v, std::initializer_list<uint8_t> b) {
+  for (uint8_t x : b) v.push_back(x);
+}
 void Zeros(Bytes& v, size_t n) { v.insert(v.end(), n, 0); }
 // Appends the little-endian reference CRC32C of every byte so far (the header).
 void Digest(Bytes& v) {
