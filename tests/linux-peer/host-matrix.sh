@@ -1,0 +1,70 @@
+# The Linux kernel's NVMe/TCP host against nvmf-target, run in the guest by
+#   linux-peer run tests/linux-peer/host-matrix.sh PORT NQN JOBS SIZE_MIB COMBO...
+# where each COMBO is "name|nvme connect flags" (e.g. "digests|-g -G -i 4 -Q 32") and JOBS
+# is "basic" (one 4 KiB random write-and-verify job) or "full" (4 KiB random writes at
+# QD32, 128 KiB sequential writes, 1 MiB writes, and a 70/30 random read/write mix, all
+# verified). For every combination: nvme connect, id-ctrl and id-ns, the fio jobs, nvme
+# disconnect, and no NVMe errors, resets or timeouts in the kernel log. Prints
+# "CHECK PASS|FAIL <what>" lines; exits non-zero when anything failed.
+port=$1 nqn=$2 jobs=$3 size=$4
+shift 4
+failed=0
+check() {  # check NAME COMMAND...
+  local name=$1; shift
+  if "$@" >/run/job/check.out 2>&1; then echo "CHECK PASS $name"; else
+    echo "CHECK FAIL $name"; sed 's/^/    /' /run/job/check.out | tail -30; failed=1; return 1; fi
+}
+echo  # the console may still hold boot output on this line
+kmod_load nvme-tcp || { echo "CHECK FAIL cannot load nvme-tcp"; exit 1; }
+dmesg -n 1
+
+discover() {
+  nvme discover -t tcp -a 10.0.2.2 -s "$port" | tee /run/job/discover.txt &&
+    grep -q "subnqn: *$nqn" /run/job/discover.txt && grep -q "trsvcid: *$port" /run/job/discover.txt
+}
+check "nvme discover lists $nqn on port $port" discover
+
+device() {
+  local d
+  for _ in $(seq 100); do
+    d=$(nvme list -o json 2>/dev/null | python3 -c 'import json,sys
+d=json.load(sys.stdin); print(next((x["DevicePath"] for x in d.get("Devices",[])),""))' 2>/dev/null)
+    [[ -n $d && -b $d ]] && { echo "$d"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+
+fio_job() {  # NAME fio-arguments...
+  local name=$1; shift
+  fio --name="$name" --filename="$DEV" --direct=1 --ioengine=libaio --size="${size}M" \
+    --verify=crc32c --do_verify=1 --verify_fatal=1 --output-format=terse --terse-version=3 "$@" \
+    >/run/job/fio.out 2>&1 || { cat /run/job/fio.out; return 1; }
+  awk -F';' '{ printf "    fio %s: read %s KiB/s, write %s KiB/s\n", $3, $7, $48 }' /run/job/fio.out
+}
+
+idctrl() { nvme id-ctrl "$DEV" | tee /run/job/idctrl.txt | grep -E '^(mn|subnqn|cntlid|mdts)' &&
+  grep -q '^mn *: nvmf' /run/job/idctrl.txt && grep -q "^subnqn *: $nqn" /run/job/idctrl.txt; }
+# nsze in 512-byte blocks is the block device's size in sectors.
+idns() { nvme id-ns "$DEV" | tee /run/job/idns.txt | grep -E '^(nsze|lbaf  0)' &&
+  grep -q "^nsze *: 0x$(printf '%x' "$(cat "/sys/block/${DEV#/dev/}/size")")" /run/job/idns.txt; }
+
+for combo in "$@"; do
+  name=${combo%%|*} flags=${combo#*|}
+  echo "== $name: nvme connect $flags"
+  dmesg -C
+  if ! check "$name: connect" nvme connect -t tcp -a 10.0.2.2 -s "$port" -n "$nqn" $flags; then continue; fi
+  if ! DEV=$(device); then echo "CHECK FAIL $name: no block device"; failed=1; nvme disconnect -n "$nqn"; continue; fi
+  check "$name: id-ctrl shows this target" idctrl
+  check "$name: id-ns shows the namespace" idns
+  check "$name: fio 4k random writes qd32, verified" fio_job rand4k --rw=randwrite --bs=4k --iodepth=32
+  if [[ $jobs == full ]]; then
+    check "$name: fio 128k sequential writes, verified" fio_job seq128k --rw=write --bs=128k --iodepth=8
+    check "$name: fio 1m writes, verified" fio_job big1m --rw=write --bs=1m --iodepth=4
+    check "$name: fio 70/30 random read/write, verified" fio_job mix --rw=randrw --rwmixread=70 --bs=8k --iodepth=16
+  fi
+  check "$name: disconnect" nvme disconnect -n "$nqn"
+  quiet() { ! dmesg | grep -iE 'nvme.*(error|fail|reset|timeout)' ; }
+  check "$name: no NVMe errors, resets or timeouts in the kernel log" quiet
+done
+exit $failed
