@@ -21,9 +21,7 @@ void TuneSocket(int fd) {
   fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-namespace {
-
-// Self-owned: deletes itself once it has called its callback.
+// Self-owned: deletes itself once it has called its callback (or is cancelled).
 class Handshake {
  public:
   Handshake(EventLoop* loop, int fd, bool controller, HandshakeCallback cb)
@@ -42,6 +40,13 @@ class Handshake {
 
   HostOptions host;
   ControllerOptions ctrl;
+
+  void Cancel() {
+    loop_->CancelTimer(timer_);
+    loop_->Remove(fd_);
+    close(fd_);
+    delete this;
+  }
 
  private:
   void OnEvents(uint32_t ev) {
@@ -179,22 +184,25 @@ class Handshake {
   TcpQpairParams params_;
 };
 
-}  // namespace
-
-void StartHostHandshake(EventLoop* loop, int fd, const HostOptions& opts, HandshakeCallback cb) {
+Handshake* StartHostHandshake(EventLoop* loop, int fd, const HostOptions& opts,
+                              HandshakeCallback cb) {
   auto* h = new Handshake(loop, fd, false, std::move(cb));
   h->host = opts;
   uint8_t icreq[sizeof(wire::IcReq)];
   uint32_t maxr2t = opts.maxr2t == 0 ? 0 : opts.maxr2t - 1;
   uint32_t len = BuildIcReq(icreq, opts.hpda, opts.header_digest, opts.data_digest, maxr2t);
   h->Start(opts.timeout, icreq, len);
+  return h;
 }
 
-void StartControllerHandshake(EventLoop* loop, int fd, const ControllerOptions& opts,
-                              HandshakeCallback cb) {
+Handshake* StartControllerHandshake(EventLoop* loop, int fd, const ControllerOptions& opts,
+                                    HandshakeCallback cb) {
   auto* h = new Handshake(loop, fd, true, std::move(cb));
   h->ctrl = opts;
   h->Start(opts.icreq_timeout, nullptr, 0);
+  return h;
 }
+
+void CancelHandshake(Handshake* h) { h->Cancel(); }
 
 }  // namespace nvmf::tcp

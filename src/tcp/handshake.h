@@ -13,10 +13,15 @@
 namespace nvmf::tcp {
 
 using HandshakeCallback = std::function<void(const Status&, const TcpQpairParams&)>;
+class Handshake;
 
-void StartHostHandshake(EventLoop* loop, int fd, const HostOptions& opts, HandshakeCallback cb);
-void StartControllerHandshake(EventLoop* loop, int fd, const ControllerOptions& opts,
+// Each returns the handshake, valid until its callback has run.
+Handshake* StartHostHandshake(EventLoop* loop, int fd, const HostOptions& opts,
                               HandshakeCallback cb);
+Handshake* StartControllerHandshake(EventLoop* loop, int fd, const ControllerOptions& opts,
+                                    HandshakeCallback cb);
+// Ends a handshake that has not finished: closes its socket; its callback never runs.
+void CancelHandshake(Handshake* h);
 
 // Socket options every NVMe/TCP connection wants (no Nagle delay; non-blocking).
 void TuneSocket(int fd);

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "nvmf/tcp.h"
@@ -56,9 +57,10 @@ class TcpListener final : public Listener {
   TcpListener(EventLoop* loop, int fd, const ControllerOptions& opts, AcceptCallback cb)
       : loop_(loop), fd_(fd), opts_(opts), cb_(std::move(cb)) {}
   ~TcpListener() override {
+    // Connections still in their ICReq exchange die with the listener.
+    for (Handshake* h : pending_) CancelHandshake(h);
     loop_->Remove(fd_);
     close(fd_);
-    *alive_ = false;
   }
   uint16_t port() const override {
     sockaddr_storage ss{};
@@ -77,16 +79,22 @@ class TcpListener final : public Listener {
       int c = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) return;  // EAGAIN, or a connection that vanished before accept
       TuneSocket(c);
-      // The listener may be destroyed before a handshake ends: the callback checks.
-      std::shared_ptr<bool> alive = alive_;
-      AcceptCallback* cb = &cb_;
-      StartControllerHandshake(loop_, c, opts_, [alive, cb](const Status& s, const TcpQpairParams& p) {
-        if (!s.ok() || !*alive) {
-          if (s.ok()) close(p.fd);
-          return;
-        }
-        (*cb)(p);
-      });
+      struct Slot {
+        Handshake* h = nullptr;
+        bool done = false;
+      };
+      auto slot = std::make_shared<Slot>();
+      TcpListener* self = this;
+      Handshake* h = StartControllerHandshake(
+          loop_, c, opts_, [self, slot](const Status& s, const TcpQpairParams& p) {
+            slot->done = true;
+            if (slot->h != nullptr) self->pending_.erase(slot->h);
+            if (s.ok()) self->cb_(p);
+          });
+      if (!slot->done) {  // a handshake that failed at once is gone already
+        slot->h = h;
+        pending_.insert(h);
+      }
     }
   }
 
@@ -94,7 +102,7 @@ class TcpListener final : public Listener {
   int fd_;
   ControllerOptions opts_;
   AcceptCallback cb_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::set<Handshake*> pending_;
 };
 
 }  // namespace
