@@ -22,6 +22,7 @@ class Status {
     kResourceExhausted,
     kNotSupported,
     kDataDigestError,  // a PDU's data digest did not match; the connection lives on
+    kNvmeError,        // the controller completed the command with an NVMe error status
   };
 
   Status() = default;
@@ -37,6 +38,7 @@ class Status {
   }
   static Status NotSupported(std::string_view m) { return Status(Code::kNotSupported, m); }
   static Status DataDigestError(std::string_view m) { return Status(Code::kDataDigestError, m); }
+  static Status NvmeError(std::string_view m) { return Status(Code::kNvmeError, m); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

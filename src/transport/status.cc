@@ -14,6 +14,7 @@ const char* CodeName(Status::Code c) {
     case Status::Code::kResourceExhausted: return "resource exhausted";
     case Status::Code::kNotSupported: return "not supported";
     case Status::Code::kDataDigestError: return "data digest error";
+    case Status::Code::kNvmeError: return "NVMe error";
   }
   return "unknown";
 }

@@ -1,0 +1,114 @@
+#include "common.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+namespace nvmfctl {
+
+namespace host = nvmf::host;
+
+void AddConnFlags(CLI::App* sub, ConnFlags* f) {
+  sub->add_option("-t,--transport", f->transport, "transport type (only tcp)")->capture_default_str();
+  sub->add_option("-a,--traddr", f->traddr, "controller address (IPv4, IPv6 or host name)")->required();
+  sub->add_option("-s,--trsvcid", f->trsvcid, "controller port")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  sub->add_option("-n,--nqn", f->nqn, "subsystem NQN");
+  sub->add_option("-q,--hostnqn", f->hostnqn, "host NQN (default: /etc/nvme/hostnqn, else generated)");
+  sub->add_option("-I,--hostid", f->hostid, "host ID, a UUID (default: /etc/nvme/hostid, else generated)");
+  sub->add_flag("-g,--hdr-digest", f->hdr_digest, "ask for header digests");
+  sub->add_flag("-G,--data-digest", f->data_digest, "ask for data digests");
+  sub->add_option("-i,--nr-io-queues", f->nr_io_queues, "number of I/O queues")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  sub->add_option("-Q,--queue-size", f->queue_size,
+                  "I/O queue size in entries (default 128, or the queue depth + 1 when larger)")
+      ->check(CLI::Range(2, 65535));
+  sub->add_option("-k,--keep-alive-tmo", f->keep_alive_tmo,
+                  "keep-alive timeout in seconds (default 5, 0 for discovery)")
+      ->check(CLI::Range(int64_t{0}, int64_t{4294967}));
+  sub->add_option("--timeout", f->timeout, "per-command timeout in seconds")
+      ->check(CLI::Range(0.001, 3600.0))
+      ->capture_default_str();
+  sub->add_flag("--json", f->json, "JSON output");
+  sub->add_flag("--poll", f->poll, "busy-poll the event loop instead of sleeping in epoll");
+}
+
+void Usage(const std::string& message) { throw Failure{kExitUsage, message}; }
+void Fail(const std::string& message) { throw Failure{kExitError, message}; }
+void Fail(const std::string& what, const Status& s) { throw Failure{kExitError, what + ": " + s.ToString()}; }
+
+std::unique_ptr<Session> Connect(const ConnFlags& f, bool discovery, uint32_t io_queues_override,
+                                 uint32_t min_queue_size) {
+  std::string t = f.transport;
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (t != "tcp") Usage("transport '" + f.transport + "' is not supported (only tcp)");
+  if (f.traddr.empty()) Usage("--traddr is required");
+  if (!discovery && f.nqn.empty()) Usage("--nqn (the subsystem NQN) is required");
+
+  auto s = std::make_unique<Session>();
+  host::ConnectOptions& o = s->options;
+  o.traddr = f.traddr;
+  o.trsvcid = f.trsvcid;
+  o.subnqn = f.nqn.empty() ? std::string(nvmf::spec::kDiscoveryNqn) : f.nqn;
+  if (o.subnqn.size() > 223) Usage("--nqn is longer than 223 bytes");
+  host::HostIdentity id;
+  Status st = host::ResolveHostIdentity(f.hostnqn, f.hostid, &id);
+  if (!st.ok()) Usage(st.message());
+  o.hostnqn = id.hostnqn;
+  o.hostid = id.hostid;
+  o.header_digest = f.hdr_digest;
+  o.data_digest = f.data_digest;
+  o.nr_io_queues = io_queues_override > 0 ? io_queues_override : f.nr_io_queues;
+  uint32_t qs = f.queue_size != 0 ? f.queue_size : std::max<uint32_t>(128, min_queue_size);
+  o.queue_size = static_cast<uint16_t>(std::min<uint32_t>(qs, 65535));
+  o.kato_ms = f.keep_alive_tmo < 0 ? -1 : f.keep_alive_tmo * 1000;
+  auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(f.timeout * 1000)));
+  o.admin_timeout = o.io_timeout = timeout;
+  o.connect_timeout = std::max(timeout, std::chrono::milliseconds(10000));
+
+  s->loop = std::make_unique<nvmf::EventLoop>(f.poll ? nvmf::EventLoop::Mode::kPoll
+                                                     : nvmf::EventLoop::Mode::kWait);
+  if (!s->loop->ok()) Fail("cannot create an event loop");
+  s->ctrl = std::make_unique<host::SyncController>(s->loop.get());
+  st = s->ctrl->Connect(o);
+  if (!st.ok()) {
+    Fail(fmt::format("cannot connect to {} at {}:{}", o.subnqn, o.traddr, o.trsvcid), st);
+  }
+  return s;
+}
+
+NamespaceInfo GetNamespace(host::SyncController& c, uint32_t nsid) {
+  if (nsid == 0 || nsid == 0xFFFFFFFFu) Usage(fmt::format("namespace ID {} is not valid", nsid));
+  NamespaceInfo ns;
+  ns.nsid = nsid;
+  Status st = c.IdentifyNamespace(nsid, &ns.id);
+  if (!st.ok()) Fail(fmt::format("Identify Namespace {}", nsid), st);
+  ns.blocks = ns.id.nsze;
+  ns.block_size = host::NamespaceBlockSize(ns.id);
+  if (ns.blocks == 0 || ns.block_size == 0) {
+    Fail(fmt::format("namespace {} is not active on this controller", nsid));
+  }
+  return ns;
+}
+
+uint64_t SizeFlag(const std::string& name, const std::string& text, bool allow_zero) {
+  uint64_t v = 0;
+  if (!host::ParseSize(text, &v, allow_zero)) {
+    Usage(fmt::format("{} '{}' is not a size (examples: 4096, 128k, 64M, 1G)", name, text));
+  }
+  return v;
+}
+
+void PrintJson(const Json& j) { std::cout << j.dump(2) << std::endl; }
+
+std::string Hex(uint64_t v, int width) {
+  return width > 0 ? fmt::format("{:#0{}x}", v, width + 2) : fmt::format("{:#x}", v);
+}
+
+}  // namespace nvmfctl

@@ -1,0 +1,89 @@
+// nvmfctl: what the subcommands share: nvme-cli's connection flags, connecting, output.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "nvmf/event_loop.h"
+#include "nvmf/host.h"
+#include "nvmf/host_sync.h"
+#include "nvmf/host_util.h"
+
+namespace nvmfctl {
+
+using nvmf::Status;
+using Json = nlohmann::ordered_json;
+
+// Exit codes.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;     // a failed command, a connection failure, a mismatch
+inline constexpr int kExitUsage = 2;     // bad arguments
+
+// nvme-cli's connection flags, on every subcommand.
+struct ConnFlags {
+  std::string transport = "tcp";
+  std::string traddr;
+  uint16_t trsvcid = 4420;
+  std::string nqn;
+  std::string hostnqn;
+  std::string hostid;
+  bool hdr_digest = false;
+  bool data_digest = false;
+  uint32_t nr_io_queues = 1;
+  uint32_t queue_size = 0;      // 0: 128, or more when a subcommand needs a deeper queue
+  int64_t keep_alive_tmo = -1;  // seconds; -1: the host's default
+  double timeout = 30;          // seconds, per command
+  bool json = false;
+  bool poll = false;
+};
+
+void AddConnFlags(CLI::App* sub, ConnFlags* f);
+
+// A usage error or a failure: thrown by subcommands, printed once by main.
+struct Failure {
+  int code;
+  std::string message;
+};
+[[noreturn]] void Usage(const std::string& message);
+[[noreturn]] void Fail(const std::string& message);
+[[noreturn]] void Fail(const std::string& what, const Status& s);
+
+// A connected association on a loop of its own, run on this thread.
+struct Session {
+  std::unique_ptr<nvmf::EventLoop> loop;
+  std::unique_ptr<nvmf::host::SyncController> ctrl;
+  nvmf::host::ConnectOptions options;
+};
+// Validates the flags and connects; discovery picks the discovery NQN when -n is empty.
+// Fails (throws Failure) with a one-line message.
+std::unique_ptr<Session> Connect(const ConnFlags& f, bool discovery, uint32_t io_queues_override = 0,
+                                 uint32_t min_queue_size = 0);
+
+struct NamespaceInfo {
+  uint32_t nsid = 0;
+  uint64_t blocks = 0;
+  uint32_t block_size = 0;
+  nvmf::spec::IdentifyNamespace id{};
+};
+NamespaceInfo GetNamespace(nvmf::host::SyncController& c, uint32_t nsid);
+
+// Size flags ("64M", "128k", "4096").
+uint64_t SizeFlag(const std::string& name, const std::string& text, bool allow_zero = false);
+
+void PrintJson(const Json& j);
+std::string Hex(uint64_t v, int width = 0);
+
+// Each subcommand registers itself; the callback set here runs after parsing.
+using Runner = std::function<int()>;
+void RegisterDiscover(CLI::App& app, Runner* run);
+void RegisterIdentify(CLI::App& app, Runner* run);
+void RegisterList(CLI::App& app, Runner* run);
+void RegisterReadWrite(CLI::App& app, Runner* run);
+void RegisterVerify(CLI::App& app, Runner* run);
+void RegisterPerf(CLI::App& app, Runner* run);
+
+}  // namespace nvmfctl
