@@ -259,8 +259,9 @@ void TcpQpair::WithdrawHostData(TcpCapsule* c) {
 }
 
 uint64_t TcpQpair::MaxTransferSize() const {
-  // SGL lengths are 32 bits; keep transfers to a size the pools handle comfortably.
-  return 8u << 20;
+  // 4 MiB, the largest transfer Linux's host issues and its nvmet-tcp target accepts
+  // (that target reports MDTS 0, no limit, yet refuses larger commands).
+  return 4u << 20;
 }
 
 // ---------------------------------------------------------------- controller

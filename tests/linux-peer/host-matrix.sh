@@ -1,13 +1,20 @@
 # The Linux kernel's NVMe/TCP host against nvmf-target, run in the guest by
-#   linux-peer run tests/linux-peer/host-matrix.sh PORT NQN JOBS SIZE_MIB COMBO...
+#   linux-peer run tests/linux-peer/host-matrix.sh PORT NQN JOBS SIZE_MIB EXTRAS COMBO...
+# EXTRAS is "-" or a comma-separated list asking for extra checks at the end:
+# PRIVATE_NQN=nqn (a subsystem this host may not use: connect must be refused),
+# KATO_IDLE=seconds (an idle connection stays up across keep-alive periods), RESTART=1 (the
+# host reconnects across a restart of nvmf-target, which the host script performs when
+# it reads "REQUEST-RESTART" on the console, and the data written before reads back).
 # where each COMBO is "name|nvme connect flags" (e.g. "digests|-g -G -i 4 -Q 32") and JOBS
 # is "basic" (one 4 KiB random write-and-verify job) or "full" (4 KiB random writes at
 # QD32, 128 KiB sequential writes, 1 MiB writes, and a 70/30 random read/write mix, all
 # verified). For every combination: nvme connect, id-ctrl and id-ns, the fio jobs, nvme
 # disconnect, and no NVMe errors, resets or timeouts in the kernel log. Prints
 # "CHECK PASS|FAIL <what>" lines; exits non-zero when anything failed.
-port=$1 nqn=$2 jobs=$3 size=$4
-shift 4
+port=$1 nqn=$2 jobs=$3 size=$4 extras=$5
+shift 5
+PRIVATE_NQN= KATO_IDLE= RESTART=
+if [[ $extras != - ]]; then IFS=, read -r -a kv <<<"$extras"; for x in "${kv[@]}"; do declare "$x"; done; fi
 failed=0
 check() {  # check NAME COMMAND...
   local name=$1; shift
@@ -67,4 +74,54 @@ for combo in "$@"; do
   quiet() { ! dmesg | grep -iE 'nvme.*(error|fail|reset|timeout)' ; }
   check "$name: no NVMe errors, resets or timeouts in the kernel log" quiet
 done
+
+if [[ -n ${PRIVATE_NQN:-} ]]; then
+  echo "== a host that is not allowed"
+  dmesg -C
+  refused() { ! nvme connect -t tcp -a 10.0.2.2 -s "$port" -n "$PRIVATE_NQN" && sleep 0.5 &&
+    dmesg | tee /dev/stderr | grep -qiE 'not allowed|invalid host'; }
+  check "connect to $PRIVATE_NQN is refused as an invalid host" refused
+fi
+
+if [[ -n ${KATO_IDLE:-} ]]; then
+  echo "== an idle connection across keep-alive periods (kato 2 s, idle ${KATO_IDLE} s)"
+  dmesg -C
+  if check "connect with -k 2" nvme connect -t tcp -a 10.0.2.2 -s "$port" -n "$nqn" -k 2; then
+    DEV=$(device)
+    ctrl=$(basename "$(ls -d /sys/class/nvme/nvme* | head -1)")
+    sleep "$KATO_IDLE"
+    live() { [[ $(cat "/sys/class/nvme/$ctrl/state") == live ]] && dd if="$DEV" of=/dev/null bs=4k count=1 iflag=direct &&
+      ! dmesg | grep -iE 'nvme.*(error|fail|reset|timeout|reconnect)'; }
+    check "still live after ${KATO_IDLE} s idle, no resets" live
+    check "disconnect" nvme disconnect -n "$nqn"
+  fi
+fi
+
+if [[ -n ${RESTART:-} ]]; then
+  echo "== reconnect after nvmf-target restarts on the same port"
+  dmesg -C
+  if check "connect with reconnect delay 1 s" nvme connect -t tcp -a 10.0.2.2 -s "$port" -n "$nqn" --reconnect-delay=1 --ctrl-loss-tmo=120; then
+    DEV=$(device)
+    ctrl=$(basename "$(ls -d /sys/class/nvme/nvme* | head -1)")
+    persist() { fio --name=persist --filename="$DEV" --direct=1 --ioengine=libaio --rw=write --bs=64k \
+      --size=8M --offset=16M --verify=crc32c --do_verify=0 --randseed=7 --output-format=terse >/run/job/fio.out 2>&1 || {
+      cat /run/job/fio.out; return 1; }; }
+    check "write 8 MiB before the restart" persist
+    echo "REQUEST-RESTART"
+    back() {
+      for _ in $(seq 600); do
+        [[ $(cat "/sys/class/nvme/$ctrl/state") != live ]] && break; sleep 0.1; done
+      for _ in $(seq 1200); do
+        [[ $(cat "/sys/class/nvme/$ctrl/state") == live ]] && return 0; sleep 0.1; done
+      return 1
+    }
+    check "the host reconnected" back
+    readback() { fio --name=persist --filename="$DEV" --direct=1 --ioengine=libaio --rw=write --bs=64k \
+      --size=8M --offset=16M --verify=crc32c --verify_only --randseed=7 --verify_fatal=1 \
+      --output-format=terse >/run/job/fio.out 2>&1 || { cat /run/job/fio.out; return 1; }; }
+    check "data written before the restart reads back" readback
+    dmesg | grep -iE 'nvme' | tail -8 | sed 's/^/    kernel: /'
+    check "disconnect" nvme disconnect -n "$nqn"
+  fi
+fi
 exit $failed
