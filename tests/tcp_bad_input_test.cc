@@ -462,7 +462,7 @@ TEST_F(HostSide, CleanCloseWithAReadInFlightFailsTheRead) {
 
 TEST_F(HostSide, EarlyResponseWithdrawsTheWriteData) {
   Open();
-  constexpr uint32_t kLen = 8 << 20;
+  constexpr uint32_t kLen = 4 << 20;
   std::vector<uint8_t> buf(kLen, 0x11);
   DataResult r;
   std::vector<uint8_t>* bufp = &buf;

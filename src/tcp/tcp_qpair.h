@@ -227,6 +227,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   MemDesc rx_dst_;               // where the payload goes
   uint32_t rx_dst_off_ = 0;      // next offset in rx_dst_
   bool rx_discard_ = false;      // payload goes nowhere (an aborted read)
+  bool rx_drained_ = false;      // the last read took less than it asked for
   uint32_t rx_crc_ = 0;
   uint8_t rx_ddgst_[4];
   uint32_t rx_ddgst_have_ = 0;

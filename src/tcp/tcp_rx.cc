@@ -31,6 +31,9 @@ void TcpQpair::OnReadable() {
   for (int fills = 0; fills < kFillBudget && alive(); fills++) {
     if (!FillRx()) return;
     if (!ConsumeRx()) return;
+    // A short read drained the socket: asking again would only return EAGAIN. Data that
+    // arrives meanwhile wakes the (level-triggered) loop again.
+    if (rx_drained_) return;
   }
 }
 
@@ -57,6 +60,7 @@ bool TcpQpair::FillRx() {
     } else {
       n = recv(fd_, rx_buf_.get(), rx_cap_, 0);
     }
+    rx_drained_ = n >= 0 && static_cast<size_t>(n) < direct + rx_cap_;
     if (n > 0) {
       uint32_t landed = static_cast<uint32_t>(std::min<size_t>(static_cast<size_t>(n), direct));
       if (landed > 0) {
