@@ -6,27 +6,10 @@
 #include <cstdlib>
 #include <new>
 
+#include "support/alloc_counter.h"
 #include "support/echo_controller.h"
 #include "support/loopback.h"
 
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<uint64_t> g_allocs{0};
-}  // namespace
-
-void* operator new(size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocs.fetch_add(1);
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-void* operator new[](size_t n) { return operator new(n); }
-// The replaced operator new hands out malloc memory, so free is the matching release.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace nvmf::test {
 namespace {
@@ -78,12 +61,11 @@ TEST_P(SteadyState, NoHeapAllocationPerCommand) {
     }
   };
   round(200);  // warm-up: pools and vectors reach their working size
-  g_allocs = 0;
-  g_counting = true;
+  StartCountingAllocations();
   round(1000);
-  g_counting = false;
+  const uint64_t allocs = StopCountingAllocations();
   EXPECT_FALSE(host.failed) << host.error.ToString();
-  EXPECT_EQ(g_allocs.load(), 0u) << "heap allocations during 8000 commands";
+  EXPECT_EQ(allocs, 0u) << "heap allocations during 8000 commands";
   EXPECT_GE(echo.served(), 9600u);
 }
 

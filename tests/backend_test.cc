@@ -2,6 +2,7 @@
 // memory, null and file backends (the file one through io_uring and through the worker
 // fallback), including many I/Os in flight, scatter-gather, zeroing, the end of file, and
 // no heap allocation per I/O in steady state.
+#include "support/alloc_counter.h"
 #include "target/backend.h"
 
 #include <fcntl.h>
@@ -27,24 +28,9 @@
 #include "target/backend_file.h"
 #include "target/uring.h"
 
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<uint64_t> g_allocs{0};
-}  // namespace
 
-void* operator new(size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocs.fetch_add(1);
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-void* operator new[](size_t n) { return operator new(n); }
-// The replaced operator new hands out malloc memory, so free is the matching release.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+using nvmf::test::StartCountingAllocations;
+using nvmf::test::StopCountingAllocations;
 
 namespace nvmf::target {
 namespace {
@@ -815,13 +801,12 @@ TEST_P(BackendFile, NoHeapAllocationPerIoInSteadyState) {
     loop_.RunUntil([&] { return d.n >= expect; }, kWait);
   };
   for (int i = 0; i < 20; i++) round();  // warm-up: pools reach their working size
-  g_allocs = 0;
-  g_counting = true;
+  StartCountingAllocations();
   for (int i = 0; i < 100; i++) round();
-  g_counting = false;
+  const uint64_t allocs = StopCountingAllocations();
   EXPECT_EQ(d.n, expect);
   EXPECT_EQ(d.errors, 0) << d.first_error.ToString();
-  EXPECT_EQ(g_allocs.load(), 0u);
+  EXPECT_EQ(allocs, 0u);
 }
 
 TEST_P(BackendFile, BlockDevice) {

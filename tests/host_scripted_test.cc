@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/alloc_counter.h"
 #include "nvmf/host.h"
 #include "nvmf/host_sync.h"
 #include "nvmf/host_util.h"
@@ -20,24 +21,9 @@
 #include "nvmf/tcp.h"
 #include "nvmf/transport.h"
 
-// Heap allocation counting, for the steady-state test (off unless a test turns it on).
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<uint64_t> g_allocs{0};
-}  // namespace
 
-void* operator new(size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocs.fetch_add(1);
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-void* operator new[](size_t n) { return operator new(n); }
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+using nvmf::test::StartCountingAllocations;
+using nvmf::test::StopCountingAllocations;
 
 namespace nvmf::host {
 namespace {
@@ -910,13 +896,12 @@ TEST_F(HostScripted, SteadyStateAllocatesNothingPerIo) {
     ASSERT_TRUE(Run([lp, want] { return lp->done >= want; }, std::chrono::milliseconds(60000)));
   };
   round(2000);  // warm-up
-  g_allocs = 0;
-  g_counting = true;
+  StartCountingAllocations();
   round(5000);
-  g_counting = false;
+  const uint64_t allocs = StopCountingAllocations();
   EXPECT_EQ(l.errors, 0u);
   // The timeout scan re-arms its timer once a second (one map node); nothing per I/O.
-  EXPECT_LE(g_allocs.load(), 4u) << "heap allocations during 5000 I/O commands";
+  EXPECT_LE(allocs, 4u) << "heap allocations during 5000 I/O commands";
 }
 
 }  // namespace

@@ -37,8 +37,12 @@ void QueueHandler::HandleIo(Request* r) {
   }
 }
 
-// Checks an LBA range and sets the request's offset and length; completes on failure.
-bool QueueHandler::CheckRange(Request* r, uint64_t slba, uint64_t nlb) {
+// Checks the command's LBA range (SLBA in CDW10-11, 0's based NLB in CDW12) against the
+// namespace and sets the request's offset and length; completes the command on failure.
+bool QueueHandler::CheckRange(Request* r) {
+  const spec::Sqe& sqe = r->sqe();
+  const uint64_t slba = static_cast<uint64_t>(sqe.cdw11) << 32 | sqe.cdw10;
+  const uint64_t nlb = (sqe.cdw12 & 0xffff) + 1ull;
   r->slba = slba;
   if (slba >= r->ns->blocks || nlb > r->ns->blocks - slba) {
     Complete(r, Generic(spec::kScLbaOutOfRange));
@@ -49,14 +53,22 @@ bool QueueHandler::CheckRange(Request* r, uint64_t slba, uint64_t nlb) {
   return true;
 }
 
-void QueueHandler::ReadCommand(Request* r) {
-  const spec::Sqe& sqe = r->sqe();
-  const uint64_t slba = static_cast<uint64_t>(sqe.cdw11) << 32 | sqe.cdw10;
-  if (!CheckRange(r, slba, (sqe.cdw12 & 0xffff) + 1ull)) return;
+// CheckRange, and the data the command carries must match it and fit MDTS.
+bool QueueHandler::CheckTransfer(Request* r) {
+  if (!CheckRange(r)) return false;
   if (CapsuleDataLength(r->capsule) != r->length) {
-    return Complete(r, Generic(spec::kScDataSglLengthInvalid));
+    Complete(r, Generic(spec::kScDataSglLengthInvalid));
+    return false;
   }
-  if (r->length > (4096ull << tc_->config.mdts)) return Complete(r, Generic(spec::kScInvalidField));
+  if (r->length > (4096ull << tc_->config.mdts)) {
+    Complete(r, Generic(spec::kScInvalidField));
+    return false;
+  }
+  return true;
+}
+
+void QueueHandler::ReadCommand(Request* r) {
+  if (!CheckTransfer(r)) return;
   ctrl_->reads++;
   ctrl_->blocks_read += r->length >> 9;
   if (uint8_t* direct = r->ns->backend->Direct(r->offset, r->length); direct != nullptr) {
@@ -75,13 +87,7 @@ void QueueHandler::ReadCommand(Request* r) {
 }
 
 void QueueHandler::WriteCommand(Request* r) {
-  const spec::Sqe& sqe = r->sqe();
-  const uint64_t slba = static_cast<uint64_t>(sqe.cdw11) << 32 | sqe.cdw10;
-  if (!CheckRange(r, slba, (sqe.cdw12 & 0xffff) + 1ull)) return;
-  if (CapsuleDataLength(r->capsule) != r->length) {
-    return Complete(r, Generic(spec::kScDataSglLengthInvalid));
-  }
-  if (r->length > (4096ull << tc_->config.mdts)) return Complete(r, Generic(spec::kScInvalidField));
+  if (!CheckTransfer(r)) return;
   ctrl_->writes++;
   ctrl_->blocks_written += r->length >> 9;
   Request* req = r;
@@ -124,9 +130,7 @@ void QueueHandler::FlushCommand(Request* r) {
 }
 
 void QueueHandler::WriteZeroesCommand(Request* r) {
-  const spec::Sqe& sqe = r->sqe();
-  const uint64_t slba = static_cast<uint64_t>(sqe.cdw11) << 32 | sqe.cdw10;
-  if (!CheckRange(r, slba, (sqe.cdw12 & 0xffff) + 1ull)) return;
+  if (!CheckRange(r)) return;
   ctrl_->writes++;
   Request* req = r;
   r->ns->backend->WriteZeroes(loop_, r->offset, r->length, [req](const Status& s) {

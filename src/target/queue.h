@@ -57,7 +57,8 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler> {
   void FlushCommand(Request* r);
   void WriteZeroesCommand(Request* r);
   void DatasetManagement(Request* r);
-  bool CheckRange(Request* r, uint64_t slba, uint64_t nlb);
+  bool CheckRange(Request* r);
+  bool CheckTransfer(Request* r);
 
  public:
   // Completions, used by the command handlers.
