@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# nvmfctl against nvmf-target, both as built, over loopback: every subcommand, human and
+# JSON output, and the errors a user meets first. Usage: tools_e2e_test.sh BUILD_DIR
+set -uo pipefail
+build=$1
+tgt=$build/tools/nvmf-target ctl=$build/tools/nvmfctl
+nqn=nqn.2024-01.io.nvmf:tools-e2e
+work=$(mktemp -d)
+fails=0
+pid=
+trap '[[ -n $pid ]] && kill -TERM $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+check() {  # NAME COMMAND... : passes when the command succeeds
+  local name=$1; shift
+  if "$@" >"$work/out" 2>&1; then echo "PASS $name"; else
+    echo "FAIL $name"; sed 's/^/  | /' "$work/out" | tail -20; fails=$((fails + 1)); fi
+}
+
+"$tgt" --listen 127.0.0.1:0 --nqn "$nqn" --ns mem:64M --ns null:1G --allow-host nqn.2024-01.io.nvmf:tools \
+  >"$work/target.out" 2>"$work/target.log" &
+pid=$!
+for _ in $(seq 100); do grep -q ready "$work/target.out" && break; sleep 0.05; done
+port=$(sed -nE 's/.* on [^ ]*:([0-9]+).*/\1/p' "$work/target.out")
+[[ -n $port ]] || { echo "FAIL nvmf-target did not start"; cat "$work/target.log"; exit 1; }
+C=(-t tcp -a 127.0.0.1 -s "$port" -q nqn.2024-01.io.nvmf:tools)
+N=("${C[@]}" -n "$nqn")
+
+check "discover lists the subsystem" bash -c "'$ctl' discover ${C[*]} | grep -q 'subnqn: *$nqn'"
+check "discover --json" bash -c "'$ctl' discover ${C[*]} --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert any(e[\"subnqn\"]==\"$nqn\" for e in d[\"records\"]), d'"
+check "identify shows the model and NQN" bash -c "'$ctl' identify ${N[*]} | grep -q '^mn *: nvmf' && '$ctl' identify ${N[*]} | grep -q '$nqn'"
+check "identify --ns 2 --json gives the size" bash -c "'$ctl' identify ${N[*]} --ns 2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"nsze\"]==2097152, d'"
+check "list shows two namespaces" bash -c "[ \$('$ctl' list ${N[*]} --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"namespaces\"]))') = 2 ]"
+head -c 1048576 /dev/urandom >"$work/in.bin"
+check "write a file" "$ctl" write "${N[@]}" --ns 1 -b 100 -c 2048 -d "$work/in.bin"
+check "read it back" "$ctl" read "${N[@]}" --ns 1 -b 100 -c 2048 -d "$work/back.bin"
+check "the file round-trips" cmp "$work/in.bin" "$work/back.bin"
+check "verify 32 MiB with digests on 2 queues" bash -c "'$ctl' verify ${N[*]} --size 32M --bs 64k --qd 16 -i 2 -g -G | grep -q '0 mismatched'"
+check "perf --json reports IOPS and percentiles" bash -c "'$ctl' perf ${N[*]} --rw randrw --bs 4k --qd 8 --time 1 --ns 2 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); t=d[\"total\"]; assert t[\"iops\"]>0 and t[\"lat_us\"][\"p99\"]>0, d'"
+check "a host that is not allowed is refused" bash -c "'$ctl' identify -a 127.0.0.1 -s $port -n $nqn -q nqn.2024-01.io.nvmf:stranger 2>&1 | grep -q 'Invalid Host'; [ \${PIPESTATUS[0]} -ne 0 ]"
+check "an unknown subsystem is a clear error" bash -c "'$ctl' identify ${C[*]} -n nqn.2024-01.io.nvmf:nowhere 2>&1 | grep -qi 'connect'; [ \${PIPESTATUS[0]} -ne 0 ]"
+check "a bad flag exits 2" bash -c "'$ctl' perf ${N[*]} --rw sideways; [ \$? -eq 2 ]"
+check "a read past the end is refused" bash -c "'$ctl' read ${N[*]} --ns 1 -b 131071 -c 8 -d /dev/null 2>&1 | grep -q 'outside namespace 1'; [ \${PIPESTATUS[0]} -ne 0 ]"
+
+kill -TERM $pid; wait $pid; rc=$?; pid=
+check "nvmf-target stops cleanly on SIGTERM" bash -c "[ $rc -eq 0 ] && grep -q stopped '$work/target.out'"
+((fails == 0)) && echo "tools e2e: all passed" || { echo "tools e2e: $fails failed"; sed 's/^/  target| /' "$work/target.log" | tail -20; }
+exit $((fails > 0))
