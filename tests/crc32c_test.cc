@@ -6,20 +6,11 @@
 #include <random>
 #include <vector>
 
+#include "support/codec_util.h"
 #include "tcp/crc32c.h"
 
 namespace nvmf::tcp {
 namespace {
-
-// Reflected polynomial 0x82F63B78, init all ones, final inversion; one bit at a time.
-uint32_t RefCrc32c(const uint8_t* p, size_t n) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; i++) {
-    crc ^= p[i];
-    for (int b = 0; b < 8; b++) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-  }
-  return crc ^ 0xFFFFFFFFu;
-}
 
 TEST(Crc32c, KnownVector123456789) {
   const char* s = "123456789";

@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "support/codec_util.h"
 #include "nvmf/spec/nvme.h"
 #include "nvmf/spec/tcp.h"
 #include "tcp/crc32c.h"
@@ -20,16 +21,6 @@ namespace nvmf::tcp {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-
-// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), init all ones, final inversion.
-uint32_t RefCrc32c(const uint8_t* p, size_t n) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; i++) {
-    crc ^= p[i];
-    for (int b = 0; b < 8; b++) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-  }
-  return crc ^ 0xFFFFFFFFu;
-}
 
 // push_back rather than insert: GCC 12 warns falsely on inserting an initializer_list.
 void Put(Bytes& v, std::initializer_list<uint8_t> b) {

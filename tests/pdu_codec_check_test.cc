@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "support/codec_util.h"
 #include "nvmf/spec/tcp.h"
 #include "tcp/pdu_codec.h"
 
@@ -20,16 +21,6 @@ wire::CommonHeader Ch(uint8_t type, uint8_t flags, uint8_t hlen, uint8_t pdo, ui
   return wire::CommonHeader{type, flags, hlen, pdo, plen};
 }
 
-RxConfig Cfg(bool controller, bool hd = false, bool dd = false, uint32_t pda = 4,
-             bool handshake = false) {
-  RxConfig c;
-  c.controller = controller;
-  c.header_digest = hd;
-  c.data_digest = dd;
-  c.rx_pda = pda;
-  c.handshake = handshake;
-  return c;
-}
 RxConfig Ctrl(bool hd = false, bool dd = false, uint32_t pda = 4) { return Cfg(true, hd, dd, pda); }
 RxConfig Host(bool hd = false, bool dd = false, uint32_t pda = 4) {
   return Cfg(false, hd, dd, pda);
@@ -40,20 +31,6 @@ PduError Check(const wire::CommonHeader& ch, const RxConfig& cfg, PduLayout* out
   return CheckCommonHeader(ch, cfg, out != nullptr ? out : &scratch);
 }
 
-testing::AssertionResult IsPduErr(const PduError& e, uint16_t fes, uint32_t fei) {
-  if (e.fes == fes && e.fei == fei && !e.drop) return testing::AssertionSuccess();
-  if (!e) return testing::AssertionFailure() << "accepted, expected FES " << fes << " FEI " << fei;
-  return testing::AssertionFailure() << "got FES " << e.fes << " FEI " << e.fei << " drop "
-                                     << e.drop << ", expected FES " << fes << " FEI " << fei;
-}
-testing::AssertionResult IsPduOk(const PduError& e) {
-  if (!e) return testing::AssertionSuccess();
-  return testing::AssertionFailure() << "refused: FES " << e.fes << " FEI " << e.fei << " drop "
-                                     << e.drop;
-}
-#define EXPECT_PDU_ERR(expr, want_fes, want_fei) \
-  EXPECT_TRUE(IsPduErr((expr), (want_fes), static_cast<uint32_t>(want_fei)))
-#define EXPECT_PDU_OK(expr) EXPECT_TRUE(IsPduOk(expr))
 
 void ExpectLayout(const wire::CommonHeader& ch, const RxConfig& cfg, uint32_t header_len,
                   uint32_t data_offset, uint32_t data_len, bool data_digest) {

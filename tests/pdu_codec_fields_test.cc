@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "support/codec_util.h"
 #include "nvmf/spec/tcp.h"
 #include "tcp/pdu_codec.h"
 
@@ -19,20 +20,6 @@ constexpr uint16_t kOutOfRange = wire::kFesDataOutOfRange;
 constexpr uint16_t kLimit = wire::kFesR2TLimitExceeded;
 constexpr uint16_t kUnsupported = wire::kFesUnsupportedParameter;
 
-testing::AssertionResult IsPduErr(const PduError& e, uint16_t fes, uint32_t fei) {
-  if (e.fes == fes && e.fei == fei && !e.drop) return testing::AssertionSuccess();
-  if (!e) return testing::AssertionFailure() << "accepted, expected FES " << fes << " FEI " << fei;
-  return testing::AssertionFailure() << "got FES " << e.fes << " FEI " << e.fei << " drop "
-                                     << e.drop << ", expected FES " << fes << " FEI " << fei;
-}
-testing::AssertionResult IsPduOk(const PduError& e) {
-  if (!e) return testing::AssertionSuccess();
-  return testing::AssertionFailure() << "refused: FES " << e.fes << " FEI " << e.fei << " drop "
-                                     << e.drop;
-}
-#define EXPECT_PDU_ERR(expr, want_fes, want_fei) \
-  EXPECT_TRUE(IsPduErr((expr), (want_fes), static_cast<uint32_t>(want_fei)))
-#define EXPECT_PDU_OK(expr) EXPECT_TRUE(IsPduOk(expr))
 
 // ---------------------------------------------------------------- header digest
 

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "support/codec_util.h"
 #include "nvmf/spec/nvme.h"
 #include "nvmf/spec/tcp.h"
 #include "tcp/pdu_codec.h"
@@ -26,30 +27,20 @@ struct Seed {
   RxConfig cfg;
 };
 
-RxConfig Rx(bool controller, bool hd, bool dd, uint32_t pda, bool handshake) {
-  RxConfig c;
-  c.controller = controller;
-  c.header_digest = hd;
-  c.data_digest = dd;
-  c.rx_pda = pda;
-  c.handshake = handshake;
-  return c;
-}
-
 std::vector<Seed> Seeds() {
   std::vector<Seed> seeds;
   alignas(8) uint8_t buf[kMaxHeaderBytes];
   auto add = [&](uint32_t n, const RxConfig& c) { seeds.push_back({Bytes(buf, buf + n), c}); };
-  add(BuildIcReq(buf, 3, true, true, 7), Rx(true, false, false, 4, true));
-  add(BuildIcResp(buf, 1, true, false, 0x20000), Rx(false, false, false, 4, true));
+  add(BuildIcReq(buf, 3, true, true, 7), Cfg(true, false, false, 4, true));
+  add(BuildIcResp(buf, 1, true, false, 0x20000), Cfg(false, false, false, 4, true));
   uint8_t quote[24] = {0x04, 0x00, 0x48};
-  add(BuildTermReq(buf, true, 1, 2, quote, sizeof(quote)), Rx(true, true, true, 4, false));
-  add(BuildTermReq(buf, false, 4, 0, quote, 8), Rx(false, false, true, 8, false));
+  add(BuildTermReq(buf, true, 1, 2, quote, sizeof(quote)), Cfg(true, true, true, 4, false));
+  add(BuildTermReq(buf, false, 4, 0, quote, 8), Cfg(false, false, true, 8, false));
   for (uint32_t pda : {4u, 8u, 16u, 32u, 128u}) {
     for (int d = 0; d < 4; d++) {
       const bool hd = (d & 1) != 0, dd = (d & 2) != 0;
       TxConfig tx{hd, dd, pda};
-      const RxConfig ctrl = Rx(true, hd, dd, pda, false), host = Rx(false, hd, dd, pda, false);
+      const RxConfig ctrl = Cfg(true, hd, dd, pda, false), host = Cfg(false, hd, dd, pda, false);
       spec::Sqe sqe{};
       sqe.cid = 77;
       add(BuildCapsuleCmd(buf, sqe, 0, tx), ctrl);
@@ -69,7 +60,7 @@ std::vector<RxConfig> Configs() {
     for (int hd = 0; hd < 2; hd++)
       for (int dd = 0; dd < 2; dd++)
         for (uint32_t pda : {4u, 8u, 16u, 32u, 128u})
-          for (int hs = 0; hs < 2; hs++) v.push_back(Rx(controller, hd, dd, pda, hs));
+          for (int hs = 0; hs < 2; hs++) v.push_back(Cfg(controller, hd, dd, pda, hs));
   return v;
 }
 
