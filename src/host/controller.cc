@@ -445,25 +445,13 @@ Status Controller::Submit(uint16_t qid, const spec::Sqe& sqe, const MemDesc& mem
 Status Controller::Read(uint16_t qid, uint32_t nsid, uint64_t slba, uint32_t nlb,
                         const MemDesc& mem, size_t len, CommandCallback cb) {
   if (nlb == 0 || nlb > 65536) return Status::InvalidArgument("block count must be 1 to 65536");
-  spec::Sqe sqe{};
-  sqe.opc = spec::kNvmRead;
-  sqe.nsid = nsid;
-  sqe.cdw10 = static_cast<uint32_t>(slba);
-  sqe.cdw11 = static_cast<uint32_t>(slba >> 32);
-  sqe.cdw12 = nlb - 1;
-  return Submit(qid, sqe, mem, len, false, cb);
+  return Submit(qid, spec::LbaSqe(spec::kNvmRead, nsid, slba, nlb), mem, len, false, cb);
 }
 
 Status Controller::Write(uint16_t qid, uint32_t nsid, uint64_t slba, uint32_t nlb,
                          const MemDesc& mem, size_t len, CommandCallback cb) {
   if (nlb == 0 || nlb > 65536) return Status::InvalidArgument("block count must be 1 to 65536");
-  spec::Sqe sqe{};
-  sqe.opc = spec::kNvmWrite;
-  sqe.nsid = nsid;
-  sqe.cdw10 = static_cast<uint32_t>(slba);
-  sqe.cdw11 = static_cast<uint32_t>(slba >> 32);
-  sqe.cdw12 = nlb - 1;
-  return Submit(qid, sqe, mem, len, true, cb);
+  return Submit(qid, spec::LbaSqe(spec::kNvmWrite, nsid, slba, nlb), mem, len, true, cb);
 }
 
 Status Controller::Flush(uint16_t qid, uint32_t nsid, CommandCallback cb) {

@@ -135,14 +135,4 @@ bool TestQueue::WaitClosed(std::chrono::milliseconds timeout) {
   return loop_->RunUntil([&] { return ep_.failed; }, timeout);
 }
 
-spec::Sqe IoSqe(uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb) {
-  spec::Sqe s{};
-  s.opc = opc;
-  s.nsid = nsid;
-  s.cdw10 = static_cast<uint32_t>(slba);
-  s.cdw11 = static_cast<uint32_t>(slba >> 32);
-  s.cdw12 = nlb - 1;
-  return s;
-}
-
 }  // namespace nvmf::test

@@ -60,6 +60,8 @@ inline uint16_t St(const spec::Cqe& c) { return spec::StatusOf(c); }
 inline uint8_t Sc(const spec::Cqe& c) { return spec::StatusSc(spec::StatusOf(c)); }
 inline uint8_t Sct(const spec::Cqe& c) { return spec::StatusSct(spec::StatusOf(c)); }
 
-spec::Sqe IoSqe(uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb);
+inline spec::Sqe IoSqe(uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb) {
+  return spec::LbaSqe(opc, nsid, slba, nlb);
+}
 
 }  // namespace nvmf::test

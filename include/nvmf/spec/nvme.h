@@ -166,4 +166,16 @@ constexpr DataDirection OpcodeDirection(uint8_t opc) {
   return static_cast<DataDirection>(opc & 0x3);
 }
 
+// An NVM command on an LBA range (Read, Write, Write Zeroes): SLBA in CDW10-11, the
+// number of blocks (1-based here, 0's based on the wire) in CDW12.
+constexpr Sqe LbaSqe(uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb) {
+  Sqe s{};
+  s.opc = opc;
+  s.nsid = nsid;
+  s.cdw10 = static_cast<uint32_t>(slba);
+  s.cdw11 = static_cast<uint32_t>(slba >> 32);
+  s.cdw12 = nlb - 1;
+  return s;
+}
+
 }  // namespace nvmf::spec
