@@ -340,31 +340,26 @@ void Uring::Complete(Req* r, int res) {
   Pump(op);
 }
 
-Uring::Op* Uring::NewOp() {
-  if (free_ops_ == nullptr) {
-    auto chunk = std::make_unique<Op[]>(kPoolChunk);
-    for (size_t i = 0; i < kPoolChunk; i++)
-      chunk[i].next_free = i + 1 < kPoolChunk ? &chunk[i + 1] : nullptr;
-    free_ops_ = &chunk[0];
-    op_chunks_.push_back(std::move(chunk));
+// Takes an object from a free list linked through its Link member, growing the pool by a
+// chunk when the list is empty (the pool never shrinks: steady state allocates nothing).
+template <class T, T* T::*Link>
+static T* TakeFromPool(T*& free, std::vector<std::unique_ptr<T[]>>& chunks) {
+  if (free == nullptr) {
+    auto chunk = std::make_unique<T[]>(kPoolChunk);
+    for (size_t i = 0; i < kPoolChunk; i++) {
+      chunk[i].*Link = i + 1 < kPoolChunk ? &chunk[i + 1] : nullptr;
+    }
+    free = &chunk[0];
+    chunks.push_back(std::move(chunk));
   }
-  Op* op = free_ops_;
-  free_ops_ = op->next_free;
-  return op;
+  T* t = free;
+  free = t->*Link;
+  return t;
 }
 
-Uring::Req* Uring::NewReq() {
-  if (free_reqs_ == nullptr) {
-    auto chunk = std::make_unique<Req[]>(kPoolChunk);
-    for (size_t i = 0; i < kPoolChunk; i++)
-      chunk[i].next = i + 1 < kPoolChunk ? &chunk[i + 1] : nullptr;
-    free_reqs_ = &chunk[0];
-    req_chunks_.push_back(std::move(chunk));
-  }
-  Req* r = free_reqs_;
-  free_reqs_ = r->next;
-  return r;
-}
+Uring::Op* Uring::NewOp() { return TakeFromPool<Op, &Op::next_free>(free_ops_, op_chunks_); }
+
+Uring::Req* Uring::NewReq() { return TakeFromPool<Req, &Req::next>(free_reqs_, req_chunks_); }
 
 void Uring::FreeReq(Req* r) {
   r->next = free_reqs_;
