@@ -2,6 +2,8 @@
 #include "target/backend.h"
 
 #include <cctype>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -28,6 +30,21 @@ Status SizeArg(const std::string& spec, const std::string& arg, uint64_t* size) 
     return BadSpec(spec, "size " + std::to_string(*size) + " is not a multiple of 512 bytes");
   }
   return Status::OK();
+}
+
+// Kinds registered by RegisterBackendKind (tests).
+std::mutex& RegistryMutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<std::string, BackendFactory>& Registry() {
+  static std::map<std::string, BackendFactory> kinds;
+  return kinds;
+}
+BackendFactory RegisteredKind(const std::string& kind) {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  auto it = Registry().find(kind);
+  return it == Registry().end() ? BackendFactory() : it->second;
 }
 
 }  // namespace
@@ -94,7 +111,17 @@ Status Backend::Open(const std::string& spec, std::unique_ptr<Backend>* out) {
     if (arg.empty()) return BadSpec(spec, "missing path (file:PATH)");
     return OpenFileBackend(arg, out);
   }
+  if (BackendFactory f = RegisteredKind(kind); f) return f(arg, out);
   return BadSpec(spec, "unknown kind '" + kind + "' (expected mem:SIZE, null:SIZE or file:PATH)");
+}
+
+void RegisterBackendKind(const std::string& kind, BackendFactory factory) {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  if (factory) {
+    Registry()[kind] = std::move(factory);
+  } else {
+    Registry().erase(kind);
+  }
 }
 
 }  // namespace nvmf::target

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -55,6 +56,13 @@ class Backend {
   // Deallocate (trim): afterwards the range reads as zeroes (DLFEAT 1).
   virtual void Deallocate(EventLoop* loop, uint64_t offset, uint64_t len, IoCallback cb) = 0;
 };
+
+// Test seam: makes Backend::Open accept "KIND:ARG" for a KIND the built-in backends do
+// not claim (fault-injecting backends in tests). Register before Target::Start; an empty
+// factory removes the kind. Thread-safe.
+using BackendFactory =
+    std::function<Status(const std::string& arg, std::unique_ptr<Backend>* out)>;
+void RegisterBackendKind(const std::string& kind, BackendFactory factory);
 
 // Parses "64M", "1G", "4096", "512K" (powers of 1024). False on garbage or zero.
 bool ParseSize(const std::string& s, uint64_t* out);
