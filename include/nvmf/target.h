@@ -8,6 +8,7 @@
 // different loops; the controller state they share is thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -52,6 +53,23 @@ struct TargetConfig {
   uint32_t maxh2cdata = 131072;
   uint8_t mdts = 8;             // 2^mdts * 4 KiB = 1 MiB per command
   bool c2h_success = false;     // end reads with the C2HData SUCCESS flag
+
+  // Limits: what a peer can make the target hold (docs/reliability.md). Each is logged
+  // when hit.
+  uint32_t max_connections = 4096;       // open connections, handshaking or connected
+  uint32_t max_controllers_per_host = 128;  // associations per host NQN
+  // I/O buffer memory (write data until it is verified and applied, digest-covered read
+  // snapshots, file backend bounce buffers), shared by the loops; a command that does not
+  // fit waits for room.
+  uint64_t max_buffer_memory = 512ull << 20;
+  uint64_t max_queue_buffer = 32ull << 20;  // of which one queue may hold
+  // A connection that sends no Connect within this is closed (0: never).
+  std::chrono::milliseconds connect_timeout{10000};
+  // Keep-alive for discovery controllers whose host asked for none (KATO 0), as Linux's
+  // nvmet does (0: none).
+  uint32_t discovery_kato_ms = 120000;
+  // TCP keepalive on every connection: idle seconds before probing (0: off).
+  uint32_t tcp_keepalive_s = 60;
   // Receives log lines (connections, errors); null: standard error.
   std::function<void(const std::string&)> log;
 };

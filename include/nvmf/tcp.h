@@ -34,6 +34,15 @@ struct ControllerOptions {
   bool allow_data_digest = true;
   bool c2h_success = false;       // end reads with the C2HData SUCCESS flag
   std::chrono::milliseconds icreq_timeout{10000};
+  // Limits. Connections still in their ICReq exchange: past this many, new ones are
+  // closed at once. admit (optional) is asked before each new connection; false closes it
+  // (the owner's connection limit). When accept fails for want of descriptors or memory
+  // (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listener stops accepting for a while, doubling
+  // from 50 ms to 2 s, instead of spinning. Every limit hit is reported through log.
+  uint32_t max_handshakes = 1024;
+  std::function<bool()> admit;
+  std::function<void(const std::string&)> log;
+  uint32_t keepalive_s = 0;  // TCP keepalive: idle seconds before probes start (0: off)
 };
 
 using ConnectCallback = std::function<void(const Status&, const TcpQpairParams&)>;

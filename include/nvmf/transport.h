@@ -37,9 +37,30 @@
 //    run before the call that started it returns (ReceiveControllerData on in-capsule
 //    data). It may free the capsule and transmit.
 //
-// Data path. No heap allocation per command in steady state: capsules and PDU buffers
-// come from per-queue-pair pools sized by the queue size; callbacks store their captures
-// inline (nvmf/callback.h).
+// Data integrity. These are the promises the layers above build their guarantees on
+// (docs/reliability.md); tests/integrity_test.cc and tests/tcp_bad_input_test.cc try to
+// break them.
+//  - Received data is not verified until its DataCallback runs with OK. Until then the
+//    memory given to ReceiveControllerData (or AppendData for a read) may hold any mix of
+//    old bytes and unverified peer bytes, also after a failure. A caller that must not
+//    expose unverified bytes (a namespace) receives into memory of its own and applies
+//    it only after an OK callback.
+//  - Memory handed to SendControllerData (or AppendData for a write) must not change
+//    until its callback runs when QpairDigestsSentData is true: the digest is computed
+//    when the data is queued, and the bytes are read again when the socket takes them.
+//    Memory another thread may write (a shared namespace) must be copied first. Without
+//    data digests, what is sent is what the memory holds when the socket takes it.
+//  - Status::DataDigestError on a DataCallback, and kScTransientTransportError from
+//    ValidateCommandCapsule, mean the data was damaged on the way: the command is worth
+//    retrying (the controller completes it without Do Not Retry).
+//  - After FreeQpair or a failure, every DataCallback still pending runs exactly once,
+//    with an error; no PDU half written keeps a capsule or its memory alive.
+//
+// Resources. A queue pair starts small and grows with use: capsules are fixed by the queue
+// size, while in-capsule data buffers, PDU descriptors and the receive buffer are
+// allocated as the peer first needs them and kept, so steady state allocates nothing and
+// a connection that never does I/O costs little. Callbacks store their captures inline
+// (nvmf/callback.h).
 #pragma once
 
 #include <cstddef>
@@ -114,6 +135,10 @@ Status Transmit(Capsule* c);
 void AbortCapsuleData(Capsule* c);
 // The largest data transfer one command may carry on this queue pair.
 uint64_t MaxTransferSize(const Qpair* qp);
+// True when data sent on this queue pair is covered by a digest computed when it is
+// queued: memory passed to SendControllerData/AppendData must then stay unchanged until
+// the transfer's callback runs.
+bool QpairDigestsSentData(const Qpair* qp);
 
 // Controller. ValidateCommandCapsule checks the transport's view of a received command
 // (its SGL against the data that came with it) and returns a generic NVMe status code

@@ -25,11 +25,11 @@ void CopyPadded(char* dst, size_t n, const std::string& s) {
   std::memcpy(dst, s.data(), std::min(n, s.size()));
 }
 
-// Zeroed request buffer of at least n bytes and of the command's data length.
+// Zeroed request buffer of n bytes: what the command returns, never what the host's SGL
+// asks for (the rest of a longer transfer is zero padding from ZeroRegion).
 uint8_t* ZeroBuffer(Request* r, size_t n) {
-  size_t want = std::max(n, CapsuleDataLength(r->capsule));
-  uint8_t* p = r->Buffer(want);
-  std::memset(p, 0, want);
+  uint8_t* p = r->Buffer(n);
+  std::memset(p, 0, n);
   return p;
 }
 
@@ -138,7 +138,7 @@ void QueueHandler::Identify(Request* r) {
     default:
       return Complete(r, Generic(spec::kScInvalidField));
   }
-  SendAndComplete(r);
+  SendAndComplete(r, 4096);
 }
 
 void QueueHandler::GetLogPage(Request* r) {
@@ -154,7 +154,9 @@ void QueueHandler::GetLogPage(Request* r) {
     case spec::kLogError: {
       auto entries = ctrl_->ErrorLog();
       page.resize(Controller::kErrorLogEntries * sizeof(spec::ErrorLogEntry));
-      std::memcpy(page.data(), entries.data(), entries.size() * sizeof(spec::ErrorLogEntry));
+      if (!entries.empty()) {  // memcpy from an empty vector's null data() is undefined
+        std::memcpy(page.data(), entries.data(), entries.size() * sizeof(spec::ErrorLogEntry));
+      }
       break;
     }
     case spec::kLogSmart: {
@@ -213,9 +215,10 @@ void QueueHandler::GetLogPage(Request* r) {
       return Complete(r, Specific(kScInvalidLogPage));
   }
   if (offset > page.size()) return Complete(r, Generic(spec::kScInvalidField));
-  uint8_t* buf = ZeroBuffer(r, len);
-  std::memcpy(buf, page.data() + offset, std::min<uint64_t>(len, page.size() - offset));
-  SendAndComplete(r);
+  const size_t window = static_cast<size_t>(std::min<uint64_t>(len, page.size() - offset));
+  uint8_t* buf = ZeroBuffer(r, window);
+  std::memcpy(buf, page.data() + offset, window);
+  SendAndComplete(r, window);
 }
 
 void QueueHandler::SetFeatures(Request* r) {
@@ -231,7 +234,6 @@ void QueueHandler::SetFeatures(Request* r) {
       uint32_t max = tc_->config.max_io_queues - 1u;  // 0's based
       uint32_t n = std::min({nsqr, ncqr, max});
       ctrl_->io_queues = static_cast<uint16_t>(n + 1);
-      ctrl_->io_queues_set = true;
       r->cqe.cdw0 = n | n << 16;
       break;
     }
@@ -240,7 +242,14 @@ void QueueHandler::SetFeatures(Request* r) {
       ArmKeepAlive();
       break;
     case spec::kFeatAsyncEventConfig: ctrl_->async_event_config = sqe.cdw11; break;
-    case spec::kFeatVolatileWriteCache: ctrl_->volatile_write_cache = sqe.cdw11 & 1; break;
+    case spec::kFeatVolatileWriteCache: {
+      // Turning the cache off: what it holds is flushed before the change completes, and
+      // from then on every write is durable when acknowledged.
+      const uint32_t on = sqe.cdw11 & 1;
+      ctrl_->volatile_write_cache = on;
+      if (on == 0) return FlushNamespaces(r);
+      break;
+    }
     case spec::kFeatArbitration: ctrl_->arbitration = sqe.cdw11; break;
     case spec::kFeatPowerManagement:
       if ((sqe.cdw11 & 0x1f) != 0) return Complete(r, Generic(spec::kScInvalidField));  // PS0 only
@@ -263,7 +272,8 @@ void QueueHandler::GetFeatures(Request* r) {
   }
   switch (fid) {
     case spec::kFeatNumberOfQueues: {
-      uint32_t n = ctrl_->io_queues_set ? ctrl_->io_queues - 1u : tc_->config.max_io_queues - 1u;
+      const uint16_t granted = ctrl_->io_queues.load();
+      uint32_t n = granted != 0 ? granted - 1u : tc_->config.max_io_queues - 1u;
       r->cqe.cdw0 = n | n << 16;
       break;
     }

@@ -50,6 +50,14 @@ class Backend {
                     IoCallback cb) = 0;
   virtual void Write(EventLoop* loop, uint64_t offset, const MemDesc& src, size_t len,
                      IoCallback cb) = 0;
+  // Write whose data is on stable storage when cb runs (Force Unit Access, or any write
+  // while the host has the volatile write cache turned off). Backends without a volatile
+  // cache of their own (memory, null) need not override it.
+  virtual void WriteDurable(EventLoop* loop, uint64_t offset, const MemDesc& src, size_t len,
+                            IoCallback cb) {
+    Write(loop, offset, src, len, std::move(cb));
+  }
+  // Makes every completed write durable (fdatasync for files).
   virtual void Flush(EventLoop* loop, IoCallback cb) = 0;
   // Afterwards the range reads as zeroes.
   virtual void WriteZeroes(EventLoop* loop, uint64_t offset, uint64_t len, IoCallback cb) = 0;

@@ -49,6 +49,12 @@ class FileBackend final : public Backend {
       Start(loop, FileOp::kWrite, offset, &src, len, cb);
     }
   }
+  void WriteDurable(EventLoop* loop, uint64_t offset, const MemDesc& src, size_t len,
+                    IoCallback cb) override {
+    if (Check("write", offset, len, len <= src.length(), cb)) {
+      Start(loop, FileOp::kWriteDurable, offset, &src, len, cb);
+    }
+  }
   void Flush(EventLoop* loop, IoCallback cb) override {
     Start(loop, FileOp::kFlush, 0, nullptr, 0, cb);
   }

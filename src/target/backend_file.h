@@ -15,6 +15,7 @@ namespace nvmf::target {
 enum class FileOp : uint8_t {
   kRead,
   kWrite,
+  kWriteDurable,  // a write that is on stable storage when it completes (RWF_DSYNC)
   kFlush,  // fdatasync
   kZero,   // the range reads as zeroes afterwards (write zeroes, deallocate)
 };

@@ -19,6 +19,7 @@ const char* OpName(FileOp op) {
     case FileOp::kRead:
       return "read";
     case FileOp::kWrite:
+    case FileOp::kWriteDurable:
       return "write";
     case FileOp::kFlush:
       return "flush";

@@ -59,14 +59,14 @@ class WorkerPool {
 // Reads or writes [offset, offset + len) of the file from or into mem (zeroes when mem is
 // null). Returns 0 or an errno, with *where the file offset it failed at.
 int Transfer(bool write, const FileHandle& f, uint64_t offset, const MemDesc* mem, uint64_t len,
-             uint64_t* where) {
+             uint64_t* where, int rwf = 0) {
   struct iovec iov[kMaxIov];
   uint64_t done = 0;
   while (done < len) {
     int cnt;
     FillIov(mem, done, len - done, iov, &cnt);
     off_t pos = static_cast<off_t>(offset + done);
-    ssize_t r = write ? pwritev(f.fd, iov, cnt, pos) : preadv(f.fd, iov, cnt, pos);
+    ssize_t r = write ? pwritev2(f.fd, iov, cnt, pos, rwf) : preadv(f.fd, iov, cnt, pos);
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     *where = offset + done;
     if (r < 0) return errno;
@@ -101,6 +101,8 @@ int Blocking(FileOp op, FileHandle& f, uint64_t offset, const MemDesc& mem, uint
       return Transfer(false, f, offset, &mem, len, where);
     case FileOp::kWrite:
       return Transfer(true, f, offset, &mem, len, where);
+    case FileOp::kWriteDurable:
+      return Transfer(true, f, offset, &mem, len, where, RWF_DSYNC);
     case FileOp::kFlush:
       return fdatasync(f.fd) == 0 ? 0 : errno;
     case FileOp::kZero:

@@ -2,6 +2,7 @@
 // subsystems, the controllers, the ports (for the discovery log), and logging.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,7 +30,20 @@ struct TargetContext {
     }
     return nullptr;
   }
+  // Logs a line; bytes that could forge log lines or drive a terminal (control
+  // characters, non-ASCII) are escaped as \xNN.
   void Log(const std::string& line) const;
+  // Logs a limit being hit, at most once a second per limit.
+  void LogLimit(const std::string& limit, const std::string& line) const;
+  uint64_t MaxDataBytes() const { return 4096ull << config.mdts; }
 };
+
+// n bytes of zeroes that never change, for padding data out to the length a host asked
+// for (n <= kMaxZeroRegion). Read-only shared memory: costs no RSS.
+inline constexpr size_t kMaxZeroRegion = size_t{64} << 20;
+const uint8_t* ZeroRegion(size_t n);
+
+// Log-safe text of a peer-supplied string.
+std::string Escape(const std::string& s);
 
 }  // namespace nvmf::target

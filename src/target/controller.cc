@@ -23,11 +23,16 @@ std::vector<spec::ErrorLogEntry> Controller::ErrorLog() {
   return errors_;
 }
 
-bool Controller::RegisterIoQueue(uint16_t qid, QueueRef ref) {
+bool Controller::RegisterIoQueue(uint16_t qid, uint16_t limit, QueueRef ref) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (qid == 0 || qid > io_queues || io_.count(qid) != 0) return false;
+  if (torn_down.load() || qid == 0 || qid > limit || io_.count(qid) != 0) return false;
   io_[qid] = std::move(ref);
   return true;
+}
+
+bool Controller::BeginTearDown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !torn_down.exchange(true);
 }
 
 void Controller::UnregisterIoQueue(uint16_t qid) {
@@ -73,6 +78,13 @@ std::shared_ptr<Controller> ControllerRegistry::Find(uint16_t cntlid) {
 void ControllerRegistry::Remove(uint16_t cntlid) {
   std::lock_guard<std::mutex> lock(mu_);
   ctrls_.erase(cntlid);
+}
+
+size_t ControllerRegistry::CountHost(const std::string& hostnqn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [id, c] : ctrls_) n += c->hostnqn == hostnqn ? 1 : 0;
+  return n;
 }
 
 size_t ControllerRegistry::size() {

@@ -44,12 +44,15 @@ class Controller {
   // Admin loop only.
   uint32_t kato_ms = 0;
   uint32_t async_event_config = 0;
-  uint32_t volatile_write_cache = 1;
+  // Any loop: I/O queues read it for every write (0: every write is made durable).
+  std::atomic<uint32_t> volatile_write_cache{1};
   uint32_t arbitration = 0;
   uint32_t power_management = 0;
   uint32_t temperature_threshold = 0x0157;  // 343 K
-  uint16_t io_queues = 0;  // granted by Set Features Number of Queues (1-based)
-  bool io_queues_set = false;
+  // I/O queues granted by Set Features Number of Queues (1-based; 0: not set, and a host
+  // that never sets it may have as many as the controller reports, as Linux and SPDK
+  // targets allow). Any loop.
+  std::atomic<uint16_t> io_queues{0};
 
   // Counters for the SMART log (any loop).
   std::atomic<uint64_t> reads{0}, writes{0}, blocks_read{0}, blocks_written{0};
@@ -59,8 +62,12 @@ class Controller {
   void RecordError(uint16_t sqid, uint16_t cid, uint16_t status, uint32_t nsid, uint64_t lba);
   std::vector<spec::ErrorLogEntry> ErrorLog();
 
-  // I/O queues, by QID (under mu). Register fails for a taken or out-of-range QID.
-  bool RegisterIoQueue(uint16_t qid, QueueRef ref);
+  // I/O queues, by QID (under mu). Register fails for a taken QID, one above limit, or
+  // a controller being torn down (BeginTearDown), so that no queue attaches to it late.
+  bool RegisterIoQueue(uint16_t qid, uint16_t limit, QueueRef ref);
+  // Marks the controller torn down; false if it already was. Under mu, so that it orders
+  // with RegisterIoQueue.
+  bool BeginTearDown();
   void UnregisterIoQueue(uint16_t qid);
   std::vector<QueueRef> TakeIoQueues();  // for teardown and reset
   size_t io_queue_count();
@@ -79,6 +86,7 @@ class ControllerRegistry {
   std::shared_ptr<Controller> Find(uint16_t cntlid);
   void Remove(uint16_t cntlid);
   size_t size();
+  size_t CountHost(const std::string& hostnqn);
 
  private:
   std::mutex mu_;

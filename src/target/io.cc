@@ -1,6 +1,15 @@
-// NVM commands: Read, Write, Flush, Write Zeroes, Dataset Management. With a memory
-// backend the data moves straight between the socket and the namespace's memory; other
-// backends go through the request's bounce buffer.
+// NVM commands: Read, Write, Flush, Write Zeroes, Dataset Management.
+//
+// What may touch the medium and when (docs/reliability.md):
+//  - Write data is received into an I/O buffer of the request's and reaches the backend
+//    only once all of it has arrived and verified: a digest error, a reset or a host that
+//    stops sending leaves the namespace as it was. This costs one copy for memory
+//    namespaces, which the guarantee needs.
+//  - A read from a memory namespace is sent straight from the namespace's memory when the
+//    queue pair sends no data digest; with one, it is first copied into an I/O buffer,
+//    so that the digest covers exactly the bytes sent even while another queue writes.
+//  - FUA, and every write while the host has turned the volatile write cache off, go to
+//    the backend as durable writes (RWF_DSYNC for files).
 #include <cstring>
 
 #include "nvmf/spec/admin.h"
@@ -71,18 +80,24 @@ void QueueHandler::ReadCommand(Request* r) {
   if (!CheckTransfer(r)) return;
   ctrl_->reads++;
   ctrl_->blocks_read += r->length >> 9;
-  if (uint8_t* direct = r->ns->backend->Direct(r->offset, r->length); direct != nullptr) {
+  uint8_t* direct = r->ns->backend->Direct(r->offset, r->length);
+  if (direct != nullptr && !QpairDigestsSentData(qp_)) {
+    // Zero copy: the memory outlives the queue pair, so nothing waits for on_sent.
     uint16_t st = SendControllerData(r->capsule, 0, MemDesc::Buffer(direct, r->length), r->length,
                                      nullptr);
     if (st == kSendSuccessSent) return Release(r);
     return Complete(r, st);
   }
+  WithIoBuffer(r, &QueueHandler::ReadFromBackend);
+}
+
+void QueueHandler::ReadFromBackend(Request* r) {
   Request* req = r;
-  r->ns->backend->Read(loop_, r->offset, MemDesc::Buffer(r->Buffer(r->length), r->length), r->length,
+  r->ns->backend->Read(loop_, r->offset, MemDesc::Buffer(r->io, r->length), r->length,
                        [req](const Status& s) {
                          QueueHandler* q = req->queue;
                          if (!s.ok()) return q->Complete(req, MediaError(s));
-                         q->SendAndComplete(req);
+                         q->SendBytesAndComplete(req, req->io, req->length);
                        });
 }
 
@@ -90,22 +105,30 @@ void QueueHandler::WriteCommand(Request* r) {
   if (!CheckTransfer(r)) return;
   ctrl_->writes++;
   ctrl_->blocks_written += r->length >> 9;
+  WithIoBuffer(r, &QueueHandler::ReceiveWriteData);
+}
+
+void QueueHandler::ReceiveWriteData(Request* r) {
   Request* req = r;
-  if (uint8_t* direct = r->ns->backend->Direct(r->offset, r->length); direct != nullptr) {
-    ReceiveControllerData(r->capsule, 0, MemDesc::Buffer(direct, r->length), r->length,
-                          [req](size_t, const Status& s) { req->queue->Complete(req, FromStatus(s)); });
-    return;
+  ReceiveControllerData(r->capsule, 0, MemDesc::Buffer(r->io, r->length), r->length,
+                        [req](size_t, const Status& s) {
+                          // Not OK: some of the data is missing or damaged. None of it
+                          // was applied, and the host may retry.
+                          if (!s.ok()) return req->queue->Complete(req, FromStatus(s));
+                          req->queue->WriteToBackend(req);
+                        });
+}
+
+void QueueHandler::WriteToBackend(Request* r) {
+  Request* req = r;
+  auto done = [req](const Status& ws) { req->queue->Complete(req, MediaError(ws)); };
+  const bool fua = (r->sqe().cdw12 >> 30 & 1) != 0;
+  const MemDesc src = MemDesc::Buffer(r->io, r->length);
+  if (fua || ctrl_->volatile_write_cache.load(std::memory_order_relaxed) == 0) {
+    r->ns->backend->WriteDurable(loop_, r->offset, src, r->length, done);
+  } else {
+    r->ns->backend->Write(loop_, r->offset, src, r->length, done);
   }
-  ReceiveControllerData(
-      r->capsule, 0, MemDesc::Buffer(r->Buffer(r->length), r->length), r->length,
-      [req](size_t, const Status& s) {
-        QueueHandler* q = req->queue;
-        if (!s.ok()) return q->Complete(req, FromStatus(s));
-        req->ns->backend->Write(q->loop_, req->offset, MemDesc::Buffer(req->buffer.data(), req->length),
-                                req->length, [req](const Status& ws) {
-                                  req->queue->Complete(req, MediaError(ws));
-                                });
-      });
 }
 
 void QueueHandler::FlushCommand(Request* r) {
@@ -127,6 +150,30 @@ void QueueHandler::FlushCommand(Request* r) {
   if (r->ns == nullptr) return Complete(r, Generic(spec::kScInvalidNamespace));
   r->parts_left = 1;
   r->ns->backend->Flush(loop_, done);
+}
+
+void QueueHandler::FlushAll(std::function<void(uint16_t status)> done) {
+  struct State {
+    size_t left;
+    uint16_t status = spec::kStatusSuccess;
+    std::function<void(uint16_t)> done;
+  };
+  const auto& all = ctrl_->subsystem->namespaces;
+  auto* st = new State{all.size() + 1, spec::kStatusSuccess, std::move(done)};
+  auto part = [st](const Status& s) {
+    if (!s.ok() && st->status == spec::kStatusSuccess) st->status = MediaError(s);
+    if (--st->left == 0) {
+      st->done(st->status);
+      delete st;
+    }
+  };
+  for (const auto& [id, ns] : all) ns.backend->Flush(loop_, part);
+  part(Status::OK());  // the +1: all are issued
+}
+
+void QueueHandler::FlushNamespaces(Request* r) {
+  Request* req = r;
+  FlushAll([req](uint16_t status) { req->queue->Complete(req, status); });
 }
 
 void QueueHandler::WriteZeroesCommand(Request* r) {

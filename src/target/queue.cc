@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "nvmf/spec/fabrics.h"
@@ -41,28 +42,46 @@ std::string NqnField(const char* f) { return std::string(f, strnlen(f, spec::kNq
 
 }  // namespace
 
-QueueHandler::~QueueHandler() = default;
+QueueHandler::~QueueHandler() {
+  pool_->Cancel(this);
+  for (auto& r : requests_) ReleaseIoBuffer(r.get());
+}
 
 Status QueueHandler::Attach(const TcpQpairParams& params) {
   peer_ = PeerName(params.fd);
   QpairParams qp;
   qp.qsize = tc_->config.max_queue_size;
   qp.tcp = params;
-  for (int i = 0; i < qp.qsize + 8; i++) {
-    auto r = std::make_unique<Request>();
-    r->queue = this;
-    r->next_free = free_;
-    free_ = r.get();
-    requests_.push_back(std::move(r));
-  }
   QueueHandler* self = this;
-  return AllocateQpair(
+  Status s = AllocateQpair(
       loop_, TransportType::kTcp, Role::kController, qp,
-      [self](const Status& s) { self->OnError(s); }, [self](Capsule* c) { self->OnReceive(c); },
+      [self](const Status& st) { self->OnError(st); }, [self](Capsule* c) { self->OnReceive(c); },
       &qp_);
+  if (!s.ok()) return s;
+  // A connection costs memory and a descriptor: one that never sends Connect is closed.
+  if (tc_->config.connect_timeout.count() > 0) {
+    connect_timer_ = loop_->AddTimer(tc_->config.connect_timeout, [self] {
+      self->connect_timer_ = {};
+      if (!self->connected_) self->Close("no Connect within " +
+                                         std::to_string(self->tc_->config.connect_timeout.count()) +
+                                         " ms of the connection");
+    });
+  }
+  return s;
 }
 
 Request* QueueHandler::TakeRequest() {
+  // The transport bounds commands in flight by the queue size; requests are made as the
+  // host first needs them (a few for an admin or idle queue, up to the queue size).
+  if (free_ == nullptr && requests_.size() < tc_->config.max_queue_size + 8u) {
+    for (int i = 0; i < 8; i++) {
+      auto nr = std::make_unique<Request>();
+      nr->queue = this;
+      nr->next_free = free_;
+      free_ = nr.get();
+      requests_.push_back(std::move(nr));
+    }
+  }
   Request* r = free_;
   if (r == nullptr) return nullptr;
   free_ = r->next_free;
@@ -77,6 +96,7 @@ Request* QueueHandler::TakeRequest() {
 
 void QueueHandler::Release(Request* r) {
   if (--r->holds > 0) return;
+  ReleaseIoBuffer(r);
   if (r->capsule != nullptr) FreeCapsule(r->capsule);
   r->capsule = nullptr;
   r->next_free = free_;
@@ -109,8 +129,17 @@ void QueueHandler::Close(const std::string& why) {
   if (qp_ != nullptr) FreeQpair(qp_);
   qp_ = nullptr;
   loop_->CancelTimer(kato_timer_);
+  loop_->CancelTimer(connect_timer_);
   for (Request* r : aers_) Release(r);
   aers_.clear();
+  // Commands waiting for an I/O buffer never started: nothing to answer, nothing to undo.
+  pool_->Cancel(this);
+  while (Request* w = wait_head_) {
+    wait_head_ = w->next_wait;
+    w->next_wait = nullptr;
+    Release(w);
+  }
+  wait_tail_ = nullptr;
   if (ctrl_ != nullptr) {
     if (qid_ == 0) {
       TearDownController(why);
@@ -122,7 +151,7 @@ void QueueHandler::Close(const std::string& why) {
 }
 
 void QueueHandler::TearDownController(const std::string& why) {
-  if (ctrl_->torn_down.exchange(true)) return;
+  if (!ctrl_->BeginTearDown()) return;
   tc_->controllers.Remove(ctrl_->cntlid);
   for (QueueRef& ref : ctrl_->TakeIoQueues()) {
     std::weak_ptr<QueueHandler> w = ref.handler;
@@ -150,11 +179,19 @@ void QueueHandler::OnReceive(Capsule* c) {
 
 void QueueHandler::Dispatch(Request* r) {
   uint8_t st = ValidateCommandCapsule(r->capsule);
-  if (st != spec::kScSuccess) return Complete(r, Generic(st));
+  // A digest error is the transport's fault: the host may retry the command.
+  if (st != spec::kScSuccess) return Complete(r, Generic(st, st != spec::kScTransientTransportError));
   const spec::Sqe& sqe = r->sqe();
   if (sqe.opc == spec::kFabricsCommand) return HandleFabrics(r);
   if (!connected_) return Complete(r, Generic(spec::kScCommandSequenceError));
-  if (qid_ == 0) return HandleAdmin(r);
+  if (qid_ == 0) {
+    // What a peer asks for is bounded before anything is allocated for it: no admin
+    // command moves more than MDTS (the NVM commands check their own lengths).
+    if (CapsuleDataLength(r->capsule) > tc_->MaxDataBytes()) {
+      return Complete(r, Generic(spec::kScDataSglLengthInvalid));
+    }
+    return HandleAdmin(r);
+  }
   if (spec::CcEn(ctrl_->cc.load()) == 0) return Complete(r, Generic(spec::kScCommandSequenceError));
   HandleIo(r);
 }
@@ -176,18 +213,95 @@ void QueueHandler::Complete(Request* r, uint16_t status) {
   Release(r);
 }
 
-void QueueHandler::SendAndComplete(Request* r) {
+void QueueHandler::SendAndComplete(Request* r, size_t have) {
+  SendBytesAndComplete(r, r->buffer.data(), have);
+}
+
+void QueueHandler::SendBytesAndComplete(Request* r, const uint8_t* p, size_t have) {
   const size_t want = CapsuleDataLength(r->capsule);
   if (want == 0) return CompleteSuccess(r);
-  if (r->buffer.size() < want) r->buffer.resize(want, 0);
-  // The request (and its buffer) is held until the data has left.
+  have = std::min(have, want);
+  // The request (and its memory) is held until the last piece has left; pieces leave in
+  // order, so the last one's callback covers the first.
   r->holds++;
   Request* req = r;
-  uint16_t st = SendControllerData(r->capsule, 0, MemDesc::Buffer(r->buffer.data(), want), want,
-                                   [req](size_t, const Status&) { req->queue->Release(req); });
+  auto on_sent = [req](size_t, const Status&) { req->queue->Release(req); };
+  uint16_t st = spec::kStatusSuccess;
+  if (have > 0) {
+    st = SendControllerData(r->capsule, 0, MemDesc::Buffer(const_cast<uint8_t*>(p), have), have,
+                            have == want ? DataCallback(on_sent) : DataCallback());
+  }
+  if (have < want && (have == 0 || st == kSendMore)) {
+    st = SendControllerData(r->capsule, static_cast<uint32_t>(have),
+                            MemDesc::Buffer(const_cast<uint8_t*>(ZeroRegion(want - have)), want - have),
+                            want - have, on_sent);
+  }
   if (st == kSendSuccessSent) return Release(r);
   if (st != spec::kStatusSuccess) Release(r);  // nothing was queued: on_sent will not run
   Complete(r, st);
+}
+
+// ---------------------------------------------------------------- I/O buffers
+
+bool QueueHandler::TryIoBuffer(Request* r) {
+  // A queue may always hold one buffer, so that its share never deadlocks it.
+  if (io_bytes_ > 0 && io_bytes_ + r->length > tc_->config.max_queue_buffer) return false;
+  size_t cap = 0;
+  uint8_t* p = pool_->Get(r->length, &cap);
+  if (p == nullptr) return false;
+  r->io = p;
+  r->io_cap = cap;
+  io_bytes_ += cap;
+  return true;
+}
+
+void QueueHandler::ReleaseIoBuffer(Request* r) {
+  if (r->io == nullptr) return;
+  io_bytes_ -= r->io_cap;
+  pool_->Put(r->io, r->io_cap);
+  r->io = nullptr;
+  r->io_cap = 0;
+}
+
+void QueueHandler::WithIoBuffer(Request* r, void (QueueHandler::*step)(Request*)) {
+  if (wait_head_ == nullptr && TryIoBuffer(r)) return (this->*step)(r);
+  if (wait_head_ == nullptr) {
+    tc_->LogLimit("I/O buffers", "controller " + std::to_string(ctrl_->cntlid) + " qid " +
+                                     std::to_string(qid_) + " waits for I/O buffer memory (" +
+                                     std::to_string(io_bytes_ >> 10) + " KiB held by the queue, " +
+                                     std::to_string(pool_->in_use() >> 10) + " KiB by its thread)");
+  }
+  r->after_buffer = step;
+  r->next_wait = nullptr;
+  if (wait_tail_ != nullptr) {
+    wait_tail_->next_wait = r;
+  } else {
+    wait_head_ = r;
+  }
+  wait_tail_ = r;
+  pool_->Wait(this);
+}
+
+void QueueHandler::OnBufferRoom() {
+  // Called from inside a Put, deep in someone's callback: continue in a turn of our own.
+  if (room_posted_) return;
+  room_posted_ = true;
+  std::weak_ptr<QueueHandler> w = weak_from_this();
+  loop_->Post([w] {
+    if (auto q = w.lock()) q->RunBufferWaiters();
+  });
+}
+
+void QueueHandler::RunBufferWaiters() {
+  room_posted_ = false;
+  while (Request* r = wait_head_) {
+    if (closed_ || !TryIoBuffer(r)) break;
+    wait_head_ = r->next_wait;
+    if (wait_head_ == nullptr) wait_tail_ = nullptr;
+    r->next_wait = nullptr;
+    (this->*(r->after_buffer))(r);
+  }
+  if (wait_head_ != nullptr && !closed_) pool_->Wait(this);
 }
 
 // ---------------------------------------------------------------- Fabrics
@@ -259,11 +373,19 @@ void QueueHandler::FinishConnect(Request* r) {
     if (data.cntlid != spec::kDynamicControllerId) {
       return invalid(offsetof(spec::ConnectData, cntlid), true, "static controller ID asked for");
     }
+    if (tc_->controllers.CountHost(hostnqn) >= tc_->config.max_controllers_per_host) {
+      tc_->LogLimit("controllers per host", "host '" + hostnqn + "' from " + peer_ + " has " +
+                                                std::to_string(tc_->config.max_controllers_per_host) +
+                                                " controllers; Connect refused");
+      return Complete(r, Fabrics(spec::kScConnectControllerBusy));
+    }
     ctrl_ = tc_->controllers.Create(sub, hostnqn);
     if (ctrl_ == nullptr) return Complete(r, Fabrics(spec::kScConnectControllerBusy));
     std::memcpy(ctrl_->hostid, data.hostid, 16);
     ctrl_->kato_ms = sqe.kato;
-    if (sub->discovery && sqe.kato == 0) ctrl_->kato_ms = 0;
+    // A discovery controller that would never time out is a connection held forever:
+    // give it Linux's default keep-alive (the host still sends Keep Alive, or reconnects).
+    if (sub->discovery && sqe.kato == 0) ctrl_->kato_ms = tc_->config.discovery_kato_ms;
   } else {
     if (sub->discovery) {
       return invalid(offsetof(spec::ConnectSqe, qid), false, "I/O queue on the discovery subsystem");
@@ -277,7 +399,9 @@ void QueueHandler::FinishConnect(Request* r) {
       return invalid(offsetof(spec::ConnectData, cntlid), true,
                      "I/O queue for a controller that is not enabled");
     }
-    if (!c->RegisterIoQueue(sqe.qid, QueueRef{weak_from_this(), loop_})) {
+    const uint16_t granted = c->io_queues.load();
+    const uint16_t limit = granted != 0 ? granted : tc_->config.max_io_queues;
+    if (!c->RegisterIoQueue(sqe.qid, limit, QueueRef{weak_from_this(), loop_})) {
       return invalid(offsetof(spec::ConnectSqe, qid), false,
                      "queue ID " + std::to_string(sqe.qid) + " taken or not granted");
     }
@@ -333,7 +457,7 @@ void QueueHandler::HandlePropertySet(Request* r) {
   } else if (!spec::CcEn(cc) && spec::CcEn(old)) {
     // A controller reset ends its I/O queues; the host connects new ones.
     csts &= ~spec::kCstsRdy;
-    ctrl_->io_queues_set = false;
+    ctrl_->io_queues = 0;
     for (QueueRef& ref : ctrl_->TakeIoQueues()) {
       std::weak_ptr<QueueHandler> w = ref.handler;
       ref.loop->Post([w] {
@@ -341,11 +465,21 @@ void QueueHandler::HandlePropertySet(Request* r) {
       });
     }
   }
-  if (spec::CcShn(cc) != 0) {
-    csts = (csts & ~(3u << 2)) | spec::kCstsShstComplete;  // nothing is cached: done at once
-  } else {
-    csts &= ~(3u << 2);
+  if (spec::CcShn(cc) != 0 && spec::CcShn(old) == 0) {
+    // A clean shutdown: what the namespaces cache reaches the medium before the host is
+    // told the shutdown is complete (SHST goes 01, processing, then 10).
+    ctrl_->csts.store((csts & ~(3u << 2)) | 1u << 2);
+    std::shared_ptr<Controller> c = ctrl_;
+    TargetContext* tc = tc_;
+    FlushAll([c, tc](uint16_t status) {
+      if (status != spec::kStatusSuccess) {
+        tc->Log("controller " + std::to_string(c->cntlid) + ": flush at shutdown failed");
+      }
+      c->csts.store((c->csts.load() & ~(3u << 2)) | spec::kCstsShstComplete);
+    });
+    return CompleteSuccess(r);
   }
+  if (spec::CcShn(cc) == 0) csts &= ~(3u << 2);
   ctrl_->csts.store(csts);
   CompleteSuccess(r);
 }

@@ -15,17 +15,21 @@
 
 #include "nvmf/event_loop.h"
 #include "nvmf/transport.h"
+#include "target/buffer_pool.h"
 #include "target/context.h"
 #include "target/request.h"
 
 namespace nvmf::target {
 
-class QueueHandler : public std::enable_shared_from_this<QueueHandler> {
+class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
+                     private BufferPool::Waiter {
  public:
-  // release: called on the loop when the handler may be destroyed.
-  QueueHandler(TargetContext* tc, EventLoop* loop, std::function<void(QueueHandler*)> release)
-      : tc_(tc), loop_(loop), release_(std::move(release)) {}
-  ~QueueHandler();
+  // release: called on the loop when the handler may be destroyed. pool: the loop's I/O
+  // buffers (outlives the handler).
+  QueueHandler(TargetContext* tc, EventLoop* loop, BufferPool* pool,
+               std::function<void(QueueHandler*)> release)
+      : tc_(tc), loop_(loop), pool_(pool), release_(std::move(release)) {}
+  virtual ~QueueHandler();
 
   Status Attach(const TcpQpairParams& params);
   // Ends the queue (and, for an admin queue, its controller). Idempotent.
@@ -59,15 +63,30 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler> {
   void DatasetManagement(Request* r);
   bool CheckRange(Request* r);
   bool CheckTransfer(Request* r);
+  void ReadFromBackend(Request* r);
+  // Flushes every namespace of the subsystem; done runs once with the first error.
+  void FlushAll(std::function<void(uint16_t status)> done);
+  void FlushNamespaces(Request* r);  // then completes r
+  void ReceiveWriteData(Request* r);
+  void WriteToBackend(Request* r);
+  // I/O buffers: runs step(r) once r->io holds r->length bytes; while the queue's share
+  // (max_queue_buffer) or the loop's budget has no room, r waits, in order.
+  void WithIoBuffer(Request* r, void (QueueHandler::*step)(Request*));
+  bool TryIoBuffer(Request* r);
+  void OnBufferRoom() override;
+  void RunBufferWaiters();
+  void ReleaseIoBuffer(Request* r);
 
  public:
   // Completions, used by the command handlers.
   void Complete(Request* r, uint16_t status);
   void CompleteSuccess(Request* r) { Complete(r, spec::kStatusSuccess); }
   void Release(Request* r);  // drops one hold; the request returns to the pool at zero
-  // Sends the first CapsuleDataLength bytes of r->buffer (zero-extended) as the
-  // command's data, then completes the command.
-  void SendAndComplete(Request* r);
+  // Sends the first `have` bytes of r->buffer as the command's data, zero-extended to
+  // its data length (the zeroes come from a shared read-only region, not from memory of
+  // the request's), then completes the command.
+  void SendAndComplete(Request* r, size_t have);
+  void SendBytesAndComplete(Request* r, const uint8_t* p, size_t have);
   std::shared_ptr<Controller> controller() const { return ctrl_; }
   TargetContext* context() const { return tc_; }
   uint16_t qid() const { return qid_; }
@@ -81,6 +100,7 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler> {
 
   TargetContext* tc_;
   EventLoop* loop_;
+  BufferPool* pool_;
   std::function<void(QueueHandler*)> release_;
   Qpair* qp_ = nullptr;
   bool closed_ = false;
@@ -90,9 +110,14 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler> {
   uint16_t sqsize_ = 0;  // entries
   uint16_t sqhd_ = 0;
   std::shared_ptr<Controller> ctrl_;
-  std::vector<std::unique_ptr<Request>> requests_;
+  std::vector<std::unique_ptr<Request>> requests_;  // grows with use to the queue size
   Request* free_ = nullptr;
   size_t inflight_ = 0;
+  size_t io_bytes_ = 0;  // I/O buffer bytes this queue holds
+  Request* wait_head_ = nullptr;  // requests waiting for an I/O buffer
+  Request* wait_tail_ = nullptr;
+  bool room_posted_ = false;
+  EventLoop::TimerId connect_timer_;
   std::string peer_;
 
   // Admin queue only.

@@ -1,7 +1,9 @@
 // Request: one command a queue handler is working on, from its capsule's arrival to the
-// last callback that touches it. Requests come from a per-queue pool sized by the queue
-// size; their buffers grow to the largest size used and are kept, so that steady state
-// allocates nothing.
+// last callback that touches it. Requests come from a per-queue pool that grows to the
+// queue size. Two kinds of memory: `buffer`, small and bounded by what an admin command
+// returns (Connect data, Identify, DSM ranges, a log page window), kept for reuse; and
+// `io`, an I/O buffer of up to MDTS bytes lent by the loop's BufferPool for the command's
+// lifetime and returned with the request.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,11 @@ struct Request {
   int holds = 0;
   uint32_t parts_left = 0;  // Dataset Management ranges in flight
   uint16_t part_status = 0;
-  std::vector<uint8_t> buffer;  // bounce, admin and DSM data
+  std::vector<uint8_t> buffer;  // admin and DSM data (bounded; see above)
+  uint8_t* io = nullptr;        // from the BufferPool: NVM read/write data
+  size_t io_cap = 0;
+  Request* next_wait = nullptr;  // the queue's list of requests waiting for an I/O buffer
+  void (QueueHandler::*after_buffer)(Request*) = nullptr;  // what runs once io is lent
 
   uint8_t* Buffer(size_t n) {
     if (buffer.size() < n) buffer.resize(n);

@@ -1,9 +1,13 @@
 // Target: event loops on their threads, listeners, and the queue handlers of each loop.
 #include "nvmf/target.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -14,11 +18,49 @@
 
 namespace nvmf::target {
 
+std::string Escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char ch : s) {
+    if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+      out.push_back(static_cast<char>(ch));
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", ch);
+      out += hex;
+    }
+  }
+  return out;
+}
+
 void TargetContext::Log(const std::string& line) const {
-  if (config.log) return config.log(line);
+  const std::string safe = Escape(line);
+  if (config.log) return config.log(safe);
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  std::fprintf(stderr, "nvmf-target: %s\n", line.c_str());
+  std::fprintf(stderr, "nvmf-target: %s\n", safe.c_str());
+}
+
+void TargetContext::LogLimit(const std::string& limit, const std::string& line) const {
+  static std::mutex mu;
+  static std::map<std::string, std::chrono::steady_clock::time_point> last;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = last.find(limit);
+    if (it != last.end() && now - it->second < std::chrono::seconds(1)) return;
+    last[limit] = now;
+  }
+  Log("limit " + limit + ": " + line);
+}
+
+const uint8_t* ZeroRegion(size_t n) {
+  static const uint8_t* region = [] {
+    void* p = mmap(nullptr, kMaxZeroRegion, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? nullptr : static_cast<const uint8_t*>(p);
+  }();
+  return n <= kMaxZeroRegion ? region : nullptr;
 }
 
 namespace {
@@ -26,6 +68,7 @@ namespace {
 // One event loop, its thread, and the queues it serves.
 struct Worker {
   std::unique_ptr<EventLoop> loop;
+  std::unique_ptr<BufferPool> buffers;  // loop thread only
   std::thread thread;
   std::map<QueueHandler*, std::shared_ptr<QueueHandler>> queues;  // loop thread only
 };
@@ -43,6 +86,17 @@ class TargetImpl final : public Target {
       return Status::InvalidArgument("queue size must be at least 2 and I/O queues at least 1");
     }
     if (config.ports.empty()) return Status::InvalidArgument("no port to listen on");
+    if (config.mdts < 1 || (4096ull << config.mdts) > kMaxZeroRegion) {
+      return Status::InvalidArgument("mdts must be between 1 and 14 (8 KiB to 64 MiB per command)");
+    }
+    // Every loop must fit a few of the largest commands, or one could wait forever.
+    const uint64_t per_loop = config.max_buffer_memory / static_cast<uint64_t>(config.threads);
+    if (per_loop < 2 * tc_.MaxDataBytes() || config.max_queue_buffer < tc_.MaxDataBytes()) {
+      return Status::InvalidArgument(
+          "buffer memory too small: each thread needs room for two commands of MDTS (" +
+          std::to_string(tc_.MaxDataBytes() >> 10) + " KiB) and a queue for one");
+    }
+    if (config.max_connections < 1) return Status::InvalidArgument("max connections must be at least 1");
     Status s = BuildSubsystems(config, &tc_.subsystems);
     if (!s.ok()) return s;
     for (const PortConfig& p : config.ports) {
@@ -56,6 +110,7 @@ class TargetImpl final : public Target {
     for (int i = 0; i < config.threads; i++) {
       auto w = std::make_unique<Worker>();
       w->loop = std::make_unique<EventLoop>(mode);
+      w->buffers = std::make_unique<BufferPool>(per_loop);
       workers_.push_back(std::move(w));
     }
     // Listeners live on the first loop; they are made before its thread starts, so that
@@ -64,6 +119,14 @@ class TargetImpl final : public Target {
     opts.maxh2cdata = config.maxh2cdata;
     opts.max_icd = config.in_capsule_data;
     opts.c2h_success = config.c2h_success;
+    opts.keepalive_s = config.tcp_keepalive_s;
+    opts.log = [this](const std::string& line) { tc_.Log(line); };
+    opts.admit = [this] {
+      if (connections_.load() < tc_.config.max_connections) return true;
+      tc_.LogLimit("connections", std::to_string(tc_.config.max_connections) +
+                                      " connections are open; a new one was closed");
+      return false;
+    };
     for (const PortConfig& p : config.ports) {
       std::unique_ptr<tcp::Listener> l;
       s = tcp::Listener::Listen(workers_[0]->loop.get(), p.addr, p.port, opts,
@@ -120,13 +183,17 @@ class TargetImpl final : public Target {
   // On the first loop: hand the connection to the next loop in turn.
   void Accept(const TcpQpairParams& params) {
     Worker* w = workers_[next_++ % workers_.size()].get();
+    connections_++;
     w->loop->Post([this, w, params] {
-      auto q = std::make_shared<QueueHandler>(&tc_, w->loop.get(), [w](QueueHandler* h) {
-        w->queues.erase(h);
-      });
+      auto q = std::make_shared<QueueHandler>(&tc_, w->loop.get(), w->buffers.get(),
+                                              [this, w](QueueHandler* h) {
+                                                w->queues.erase(h);
+                                                connections_--;
+                                              });
       Status s = q->Attach(params);
       if (!s.ok()) {
         close(params.fd);
+        connections_--;
         tc_.Log("cannot serve a connection: " + s.ToString());
         return;
       }
@@ -139,6 +206,7 @@ class TargetImpl final : public Target {
   std::vector<std::unique_ptr<tcp::Listener>> listeners_;
   size_t next_ = 0;
   bool stopped_ = false;
+  std::atomic<uint32_t> connections_{0};  // handed to a loop and not yet released
 };
 
 }  // namespace

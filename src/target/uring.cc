@@ -41,7 +41,8 @@ struct Uring::Op {
   uint64_t err_offset = 0;
 
   bool Writes() const {
-    return kind == FileOp::kWrite || (kind == FileOp::kZero && zero_method == kZeroWrite);
+    return kind == FileOp::kWrite || kind == FileOp::kWriteDurable ||
+           (kind == FileOp::kZero && zero_method == kZeroWrite);
   }
   bool Transfers() const { return kind == FileOp::kRead || Writes(); }
 };
@@ -255,7 +256,9 @@ void Uring::Prep(struct io_uring_sqe* sqe, Req* r) {
   if (op->kind == FileOp::kRead) {
     io_uring_prep_readv(sqe, fd, r->iov, static_cast<unsigned>(r->iovcnt), pos);
   } else if (op->Writes()) {
-    io_uring_prep_writev(sqe, fd, r->iov, static_cast<unsigned>(r->iovcnt), pos);
+    // FUA: RWF_DSYNC makes each write durable before it completes, like O_DSYNC.
+    io_uring_prep_writev2(sqe, fd, r->iov, static_cast<unsigned>(r->iovcnt), pos,
+                          op->kind == FileOp::kWriteDurable ? RWF_DSYNC : 0);
   } else if (op->kind == FileOp::kFlush) {
     io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
   } else {

@@ -2,9 +2,11 @@
 // NVMe/TCP connection.
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -57,6 +59,7 @@ class TcpListener final : public Listener {
   TcpListener(EventLoop* loop, int fd, const ControllerOptions& opts, AcceptCallback cb)
       : loop_(loop), fd_(fd), opts_(opts), cb_(std::move(cb)) {}
   ~TcpListener() override {
+    loop_->CancelTimer(timer_);
     // Connections still in their ICReq exchange die with the listener.
     for (Handshake* h : pending_) CancelHandshake(h);
     loop_->Remove(fd_);
@@ -74,11 +77,54 @@ class TcpListener final : public Listener {
   }
 
  private:
+  void Log(const std::string& line) {
+    if (opts_.log) opts_.log(line);
+  }
+
+  // Out of descriptors or memory: a level-triggered listener would be woken again at
+  // once, so stop listening for a while and try again later.
+  void BackOff(int err) {
+    backoff_ = backoff_.count() == 0 ? std::chrono::milliseconds(50)
+                                     : std::min(backoff_ * 2, std::chrono::milliseconds(2000));
+    Log(std::string("accept: ") + strerror(err) + "; not accepting for " +
+        std::to_string(backoff_.count()) + " ms");
+    loop_->Modify(fd_, 0);
+    timer_ = loop_->AddTimer(backoff_, [this] {
+      timer_ = {};
+      loop_->Modify(fd_, EPOLLIN);
+    });
+  }
+
   void OnAccept() {
     for (int i = 0; i < 64; i++) {
       int c = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (c < 0) return;  // EAGAIN, or a connection that vanished before accept
+      if (c < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          BackOff(errno);
+        }
+        return;  // EAGAIN, or a connection that vanished before accept
+      }
+      backoff_ = std::chrono::milliseconds(0);
+      if (pending_.size() >= opts_.max_handshakes) {
+        close(c);
+        Log("limit handshakes: " + std::to_string(pending_.size()) +
+            " connections are in their ICReq exchange; a new one was closed");
+        continue;
+      }
+      if (opts_.admit && !opts_.admit()) {
+        close(c);
+        continue;
+      }
       TuneSocket(c);
+      if (opts_.keepalive_s > 0) {
+        // Finds peers that vanished without a FIN: idle, then 3 probes keepalive_s/3 apart.
+        int on = 1, idle = static_cast<int>(opts_.keepalive_s);
+        int intvl = std::max(1, idle / 3), cnt = 3;
+        setsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+        setsockopt(c, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(c, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(c, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+      }
       struct Slot {
         Handshake* h = nullptr;
         bool done = false;
@@ -103,6 +149,8 @@ class TcpListener final : public Listener {
   ControllerOptions opts_;
   AcceptCallback cb_;
   std::set<Handshake*> pending_;
+  std::chrono::milliseconds backoff_{0};
+  EventLoop::TimerId timer_;
 };
 
 }  // namespace

@@ -9,7 +9,8 @@
 namespace nvmf::tcp {
 
 namespace {
-constexpr uint32_t kRxBufferSize = 64 * 1024;
+constexpr uint32_t kRxBufferMin = 4 * 1024;  // headers; a busy queue grows it
+constexpr uint32_t kRxBufferMax = 64 * 1024;
 constexpr size_t kTransferChunk = 32;
 }  // namespace
 
@@ -70,17 +71,25 @@ TcpQpair::TcpQpair(EventLoop* loop, Role role, const QpairParams& params, ErrorC
     capsules_[i].next_free = free_capsules_;
     free_capsules_ = &capsules_[i];
   }
-  if (controller() && tcp_.max_icd > 0) {
-    icd_pool_.resize(ncaps * tcp_.max_icd);
-    for (size_t i = 0; i < ncaps; i++) capsules_[i].icd_buf = &icd_pool_[i * tcp_.max_icd];
-  }
+  // In-capsule data buffers are made when a slot first carries data (OnCapsuleCmd), the
+  // PDU pool grows by chunks and the receive buffer doubles when reads fill it: an idle
+  // or admin-only connection stays small.
   cids_.Init(ncaps);
-  rx_cap_ = kRxBufferSize;
+  if (controller()) icd_free_.reserve(ncaps);
+  // A host has few queues, each busy: it starts at full size.
+  rx_cap_ = controller() ? kRxBufferMin : kRxBufferMax;
   rx_buf_.reset(new uint8_t[rx_cap_]);
   iov_.resize(IOV_MAX > 256 ? 256 : IOV_MAX);
-  discard_buf_.resize(16384);
-  // A command and its response, data and R2T PDUs: three per queue entry to start.
-  while (pdu_chunks_.size() * kPduChunk < static_cast<size_t>(qsize_) * 3) GrowPduPool();
+  GrowPduPool();
+}
+
+bool TcpQpair::GrowRxBuffer() {
+  if (rx_cap_ >= kRxBufferMax) return false;
+  std::unique_ptr<uint8_t[]> bigger(new (std::nothrow) uint8_t[rx_cap_ * 2]);
+  if (!bigger) return false;  // stay as we are: correct, only slower
+  rx_buf_ = std::move(bigger);
+  rx_cap_ *= 2;
+  return true;
 }
 
 TcpQpair::~TcpQpair() {
@@ -110,6 +119,9 @@ void TcpQpair::Free() {
       close(fd_);
       fd_ = -1;
     }
+    // A PDU half written stayed at the head while the socket was open; with the socket
+    // gone it is dropped too, so that it holds no capsule and its callback runs.
+    DropUnsent(Status::Aborted("queue pair freed"));
   }
   refs_--;  // the owner's reference; Hold keeps us alive until this returns
 }
@@ -142,6 +154,7 @@ void TcpQpair::UnrefCapsule(TcpCapsule* c) {
     cids_.Remove(c->is_command() ? c->sqe().cid : c->cqe().cid);
     c->in_table = false;
   }
+  if (c->icd_buf) icd_free_.push_back(std::move(c->icd_buf));  // reserved: never allocates
   c->next_free = free_capsules_;
   free_capsules_ = c;
   Unref();
@@ -333,7 +346,7 @@ void TcpQpair::ReceiveData(Capsule* cap, uint32_t offset, const MemDesc& mem, si
       on_done(0, Status::DataDigestError("in-capsule data digest mismatch"));
       return;
     }
-    mem.CopyIn(0, c->icd_buf + offset, len);
+    mem.CopyIn(0, c->icd_buf.get() + offset, len);
     on_done(len, Status::OK());
     return;
   }

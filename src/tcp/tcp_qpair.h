@@ -55,7 +55,7 @@ class TcpCapsule final : public Capsule {
   bool digest_error = false;
 
   // Controller command.
-  uint8_t* icd_buf = nullptr;  // this slot's in-capsule data buffer
+  std::unique_ptr<uint8_t[]> icd_buf;  // this slot's in-capsule data buffer, made on first use
   uint32_t icd_len = 0;
   bool icd_digest_error = false;
   bool cid_conflict = false;
@@ -106,6 +106,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   Status Transmit(Capsule* c) override;
   void AbortData(Capsule* c) override;
   uint64_t MaxTransferSize() const override;
+  bool DigestsSentData() const override { return tcp_.data_digest; }
   uint8_t ValidateCommand(const Capsule* c) const override;
   size_t DataLength(const Capsule* c) const override;
   void ReceiveData(Capsule* c, uint32_t offset, const MemDesc& mem, size_t len,
@@ -155,6 +156,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   void OnEvents(uint32_t events);
   void OnReadable();
   bool FillRx();
+  bool GrowRxBuffer();  // false at the largest size
   bool ConsumeRx();
   bool OnCommonHeader();
   bool OnHeader();
@@ -200,7 +202,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   // chunks if a burst outruns them and never shrink, so steady state never allocates.
   std::vector<TcpCapsule> capsules_;
   TcpCapsule* free_capsules_ = nullptr;
-  std::vector<uint8_t> icd_pool_;
+  std::vector<std::unique_ptr<uint8_t[]>> icd_free_;  // in-capsule data buffers not in use
   std::vector<std::unique_ptr<TxPdu[]>> pdu_chunks_;
   TxPdu* free_pdus_ = nullptr;
   std::vector<std::unique_ptr<Transfer[]>> transfer_chunks_;
@@ -228,12 +230,12 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   uint32_t rx_dst_off_ = 0;      // next offset in rx_dst_
   bool rx_discard_ = false;      // payload goes nowhere (an aborted read)
   bool rx_drained_ = false;      // the last read took less than it asked for
+  bool rx_grow_ = false;         // the last read filled the buffer
   uint32_t rx_crc_ = 0;
   uint8_t rx_ddgst_[4];
   uint32_t rx_ddgst_have_ = 0;
   TcpCapsule* rx_capsule_ = nullptr;   // the command this PDU is about
   Transfer* rx_transfer_ = nullptr;    // controller: the R2T an H2CData answers
-  std::vector<uint8_t> discard_buf_;
 };
 
 }  // namespace nvmf::tcp

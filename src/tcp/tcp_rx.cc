@@ -42,6 +42,10 @@ void TcpQpair::OnReadable() {
 // (or the connection ended).
 bool TcpQpair::FillRx() {
   rx_begin_ = rx_end_ = 0;  // ConsumeRx leaves the buffer empty
+  if (rx_grow_) {  // the last read filled it: this peer sends enough to need more
+    rx_grow_ = false;
+    GrowRxBuffer();
+  }
   for (;;) {
     ssize_t n;
     uint32_t direct = 0;
@@ -61,6 +65,7 @@ bool TcpQpair::FillRx() {
       n = recv(fd_, rx_buf_.get(), rx_cap_, 0);
     }
     rx_drained_ = n >= 0 && static_cast<size_t>(n) < direct + rx_cap_;
+    if (n > 0 && static_cast<size_t>(n) >= direct + rx_cap_) rx_grow_ = true;
     if (n > 0) {
       uint32_t landed = static_cast<uint32_t>(std::min<size_t>(static_cast<size_t>(n), direct));
       if (landed > 0) {
@@ -219,6 +224,21 @@ bool TcpQpair::OnCapsuleCmd() {
     return ProtocolError(PduError::Of(wire::kFesPduSequenceError),
                          "more commands in flight than the queue size");
   }
+  if (rx_layout_.data_len > 0) {
+    // In-capsule data buffers: as many as commands with data have been in flight at once,
+    // reused last in first out.
+    if (!icd_free_.empty()) {
+      c->icd_buf = std::move(icd_free_.back());
+      icd_free_.pop_back();
+    } else {
+      c->icd_buf.reset(new (std::nothrow) uint8_t[tcp_.max_icd]);
+    }
+    if (!c->icd_buf) {
+      UnrefCapsule(c);
+      Fail(Status::ResourceExhausted("out of memory for in-capsule data"));
+      return false;
+    }
+  }
   c->mutable_sqe() = pdu.sqe;
   c->icd_len = rx_layout_.data_len;
   if (cids_.Insert(pdu.sqe.cid, c)) {
@@ -227,7 +247,7 @@ bool TcpQpair::OnCapsuleCmd() {
     c->cid_conflict = true;
   }
   rx_capsule_ = c;
-  rx_dst_ = MemDesc::Buffer(c->icd_buf, c->icd_len);
+  rx_dst_ = MemDesc::Buffer(c->icd_buf.get(), c->icd_len);
   rx_dst_off_ = 0;
   return true;
 }

@@ -100,6 +100,7 @@ void AppendData(Capsule* c, const MemDesc& mem, size_t len, bool send, DataCallb
 Status Transmit(Capsule* c) { return c->qpair()->Transmit(c); }
 void AbortCapsuleData(Capsule* c) { c->qpair()->AbortData(c); }
 uint64_t MaxTransferSize(const Qpair* qp) { return qp->MaxTransferSize(); }
+bool QpairDigestsSentData(const Qpair* qp) { return qp->DigestsSentData(); }
 
 uint8_t ValidateCommandCapsule(const Capsule* c) { return c->qpair()->ValidateCommand(c); }
 size_t CapsuleDataLength(const Capsule* c) { return c->qpair()->DataLength(c); }

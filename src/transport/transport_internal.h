@@ -50,6 +50,7 @@ class Qpair {
   virtual Status Transmit(Capsule* c) = 0;
   virtual void AbortData(Capsule* c) = 0;
   virtual uint64_t MaxTransferSize() const = 0;
+  virtual bool DigestsSentData() const = 0;
   virtual uint8_t ValidateCommand(const Capsule* c) const = 0;
   virtual size_t DataLength(const Capsule* c) const = 0;
   virtual void ReceiveData(Capsule* c, uint32_t offset, const MemDesc& mem, size_t len,
