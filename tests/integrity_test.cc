@@ -3,13 +3,18 @@
 // reset, a bad in-capsule digest, absurd data lengths, and teardown with data in flight.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "nvmf/spec/admin.h"
 #include "nvmf/target.h"
+#include "target/backend.h"
+#include "support/raw_host.h"
 #include "support/test_host.h"
-#include "tcp/pdu_codec.h"
 
 namespace nvmf::test {
 namespace {
@@ -19,90 +24,6 @@ using target::TargetConfig;
 namespace wire = spec::tcp;
 
 constexpr const char* kNqn = "nqn.2024-01.io.nvmf:integrity";
-
-// A host speaking raw PDUs on one I/O queue, so that digests and cuts are ours to choose.
-class RawIoQueue {
- public:
-  RawIoQueue(EventLoop* loop, uint16_t port, bool ddgst) : peer_(loop) {
-    ok_ = peer_.ConnectHost(port, false, ddgst);
-    cfg_.data_digest = ddgst;
-  }
-  bool ok() const { return ok_; }
-
-  // Sends a command; icd goes in the capsule. corrupt: flips the data digest.
-  bool Send(const spec::Sqe& sqe, const std::vector<uint8_t>& icd = {}, bool corrupt = false) {
-    uint8_t hdr[tcp::kMaxHeaderBytes];
-    uint32_t n = tcp::BuildCapsuleCmd(hdr, sqe, static_cast<uint32_t>(icd.size()), cfg_);
-    std::vector<uint8_t> pdu = WithPayload(hdr, n, icd.data(), static_cast<uint32_t>(icd.size()),
-                                           cfg_.data_digest);
-    if (corrupt) pdu.back() ^= 0xff;
-    return peer_.Send(pdu);
-  }
-  // Waits for a PDU of the given type.
-  std::vector<uint8_t> Expect(uint8_t type) {
-    std::vector<uint8_t> p = peer_.RecvPdu();
-    if (p.empty() || p[0] != type) return {};
-    return p;
-  }
-  spec::Cqe Response() {
-    std::vector<uint8_t> p = Expect(wire::kCapsuleResp);
-    spec::Cqe c{};
-    if (p.size() < 8 + sizeof(c)) {
-      c.status = 0xFFFF;
-      return c;
-    }
-    std::memcpy(&c, p.data() + 8, sizeof(c));
-    return c;
-  }
-  bool Connect(uint16_t cntlid) {
-    spec::ConnectSqe c{};
-    c.opc = spec::kFabricsCommand;
-    c.fctype = spec::kFctypeConnect;
-    c.cid = 1;
-    c.qid = 1;
-    c.sqsize = 31;
-    c.sgl1.length = sizeof(spec::ConnectData);
-    c.sgl1.type = spec::kSglInCapsule;
-    spec::ConnectData d{};
-    d.cntlid = cntlid;
-    std::strncpy(d.subnqn, kNqn, sizeof(d.subnqn) - 1);
-    std::strncpy(d.hostnqn, kTestHostNqn, sizeof(d.hostnqn) - 1);
-    spec::Sqe sqe;
-    std::memcpy(&sqe, &c, sizeof(sqe));
-    sqe.fuse_psdt = spec::kPsdtSglMptrContig << 6;
-    std::vector<uint8_t> data(sizeof(d));
-    std::memcpy(data.data(), &d, sizeof(d));
-    return Send(sqe, data) && St(Response()) == 0;
-  }
-  // A write of len bytes at slba whose data goes by R2T/H2CData.
-  static spec::Sqe WriteSqe(uint16_t cid, uint64_t slba, uint32_t len, bool icd) {
-    spec::Sqe s = spec::LbaSqe(spec::kNvmWrite, 1, slba, len / 512);
-    s.cid = cid;
-    s.fuse_psdt = spec::kPsdtSglMptrContig << 6;
-    s.sgl1.length = len;
-    s.sgl1.type = icd ? spec::kSglInCapsule : spec::kSglTransport;
-    return s;
-  }
-  // Sends H2CData answering an R2T; corrupt flips the digest; cut sends only that many
-  // bytes of the PDU.
-  bool SendH2C(uint16_t cid, uint16_t ttag, uint32_t offset, const std::vector<uint8_t>& data,
-               bool corrupt = false, size_t cut = SIZE_MAX) {
-    uint8_t hdr[tcp::kMaxHeaderBytes];
-    uint32_t n = tcp::BuildH2CData(hdr, cid, ttag, offset, static_cast<uint32_t>(data.size()),
-                                   true, cfg_);
-    std::vector<uint8_t> pdu = WithPayload(hdr, n, data.data(),
-                                           static_cast<uint32_t>(data.size()), cfg_.data_digest);
-    if (corrupt) pdu.back() ^= 0xff;
-    if (cut < pdu.size()) pdu.resize(cut);
-    return peer_.Send(pdu);
-  }
-  void Close() { peer_.Close(); }
-
- private:
-  RawPeer peer_;
-  tcp::TxConfig cfg_;
-  bool ok_ = false;
-};
 
 class IntegrityTest : public ::testing::Test {
  protected:
@@ -148,13 +69,6 @@ class IntegrityTest : public ::testing::Test {
                          v.data(), v.size(), true);
     ASSERT_EQ(St(c), 0);
   }
-  bool Logged(const std::string& needle) {
-    std::lock_guard<std::mutex> lock(log_mu);
-    for (const auto& l : log) {
-      if (l.find(needle) != std::string::npos) return true;
-    }
-    return false;
-  }
 
   EventLoop loop;
   std::unique_ptr<Target> target;
@@ -179,10 +93,10 @@ TEST_F(IntegrityTest, H2CDataWithBadDigestNeverReachesMemoryNamespace) {
   const std::vector<uint8_t> before = Pattern(len, 1);
   Write(8, before);
 
-  RawIoQueue raw(&loop, port, /*ddgst=*/true);
+  RawHost raw(&loop, port, /*ddgst=*/true);
   ASSERT_TRUE(raw.ok());
-  ASSERT_TRUE(raw.Connect(cntlid));
-  ASSERT_TRUE(raw.Send(RawIoQueue::WriteSqe(7, 8, len, false)));
+  ASSERT_TRUE(raw.Connect(kNqn, 1, cntlid, kTestHostNqn));
+  ASSERT_TRUE(raw.Send(RawHost::LbaCommand(spec::kNvmWrite, 7, 8, len, false)));
   std::vector<uint8_t> r2t = raw.Expect(wire::kR2T);
   ASSERT_FALSE(r2t.empty());
   const auto& hdr = *reinterpret_cast<const wire::R2T*>(r2t.data());
@@ -201,10 +115,10 @@ TEST_F(IntegrityTest, WriteCutOffByResetLeavesRangeUnchanged) {
   const std::vector<uint8_t> before = Pattern(len, 3);
   Write(0, before);
   for (bool ddgst : {false, true}) {
-    RawIoQueue raw(&loop, port, ddgst);
+    RawHost raw(&loop, port, ddgst);
     ASSERT_TRUE(raw.ok());
-    ASSERT_TRUE(raw.Connect(cntlid));
-    ASSERT_TRUE(raw.Send(RawIoQueue::WriteSqe(9, 0, len, false)));
+    ASSERT_TRUE(raw.Connect(kNqn, 1, cntlid, kTestHostNqn));
+    ASSERT_TRUE(raw.Send(RawHost::LbaCommand(spec::kNvmWrite, 9, 0, len, false)));
     std::vector<uint8_t> r2t = raw.Expect(wire::kR2T);
     ASSERT_FALSE(r2t.empty());
     const auto& hdr = *reinterpret_cast<const wire::R2T*>(r2t.data());
@@ -222,10 +136,10 @@ TEST_F(IntegrityTest, BadInCapsuleDigestIsRetryableAndNotApplied) {
   Start();
   const std::vector<uint8_t> before = Pattern(4096, 5);
   Write(16, before);
-  RawIoQueue raw(&loop, port, true);
+  RawHost raw(&loop, port, true);
   ASSERT_TRUE(raw.ok());
-  ASSERT_TRUE(raw.Connect(cntlid));
-  ASSERT_TRUE(raw.Send(RawIoQueue::WriteSqe(3, 16, 4096, true), Pattern(4096, 6), true));
+  ASSERT_TRUE(raw.Connect(kNqn, 1, cntlid, kTestHostNqn));
+  ASSERT_TRUE(raw.Send(RawHost::LbaCommand(spec::kNvmWrite, 3, 16, 4096, true), Pattern(4096, 6), true));
   spec::Cqe c = raw.Response();
   EXPECT_EQ(Sc(c), spec::kScTransientTransportError);
   EXPECT_FALSE(spec::StatusDnr(St(c))) << "Do Not Retry on a transient transport error";
@@ -236,54 +150,18 @@ TEST_F(IntegrityTest, BadInCapsuleDigestIsRetryableAndNotApplied) {
 TEST_F(IntegrityTest, HugeAdminDataLengthsAreRefusedWithoutAllocating) {
   Start();
   // Identify with a 1 GiB SGL: the command returns 4 KiB, and MDTS bounds the transfer.
-  std::vector<uint8_t> buf(4096);
+  // The host library would not build such a command: a raw host on the discovery
+  // subsystem (open to any host) sends it.
   spec::Sqe id{};
   id.opc = spec::kAdminIdentify;
   id.cdw10 = spec::kCnsController;
-  Capsule* cap = AllocateCommand(admin.qpair(), id);
-  ASSERT_NE(cap, nullptr);
-  FreeCapsule(cap);
-  // The host library would not build such a command: craft it on a raw admin queue.
-  RawPeer peer(&loop);
-  ASSERT_TRUE(peer.ConnectHost(port));
-  tcp::TxConfig cfg;
-  auto send = [&](spec::Sqe s, const std::vector<uint8_t>& icd) {
-    uint8_t hdr[tcp::kMaxHeaderBytes];
-    uint32_t n = tcp::BuildCapsuleCmd(hdr, s, static_cast<uint32_t>(icd.size()), cfg);
-    return peer.Send(WithPayload(hdr, n, icd.data(), static_cast<uint32_t>(icd.size()), false));
-  };
-  auto response = [&]() {
-    spec::Cqe c{};
-    c.status = 0xFFFF;
-    for (int i = 0; i < 64; i++) {  // skip data PDUs
-      std::vector<uint8_t> p = peer.RecvPdu();
-      if (p.empty()) break;
-      if (p[0] == wire::kCapsuleResp) {
-        std::memcpy(&c, p.data() + 8, sizeof(c));
-        break;
-      }
-    }
-    return c;
-  };
-  spec::ConnectSqe cs{};
-  cs.opc = spec::kFabricsCommand;
-  cs.fctype = spec::kFctypeConnect;
-  cs.cid = 1;
-  cs.sqsize = 31;
-  cs.sgl1.length = sizeof(spec::ConnectData);
-  cs.sgl1.type = spec::kSglInCapsule;
-  spec::ConnectData d{};
-  d.cntlid = 0xFFFF;
-  std::strncpy(d.subnqn, "nqn.2014-08.org.nvmexpress.discovery", sizeof(d.subnqn) - 1);
-  std::strncpy(d.hostnqn, kTestHostNqn, sizeof(d.hostnqn) - 1);
-  spec::Sqe sqe;
-  std::memcpy(&sqe, &cs, sizeof(sqe));
-  sqe.fuse_psdt = spec::kPsdtSglMptrContig << 6;
-  std::vector<uint8_t> data(sizeof(d));
-  std::memcpy(data.data(), &d, sizeof(d));
-  ASSERT_TRUE(send(sqe, data));
-  ASSERT_EQ(St(response()), 0);
-
+  RawHost raw(&loop, port);
+  ASSERT_TRUE(raw.ok());
+  ASSERT_TRUE(raw.Connect("nqn.2014-08.org.nvmexpress.discovery", 0, 0xFFFF, kTestHostNqn));
+  auto send = [&](const spec::Sqe& s, const std::vector<uint8_t>& icd) { return raw.Send(s, icd); };
+  auto response = [&]() { return raw.Response(); };
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
   for (uint32_t len : {1u << 30, 3u << 30}) {
     spec::Sqe big{};
     big.opc = spec::kAdminIdentify;
@@ -294,8 +172,8 @@ TEST_F(IntegrityTest, HugeAdminDataLengthsAreRefusedWithoutAllocating) {
     big.sgl1.type = spec::kSglTransport;
     ASSERT_TRUE(send(big, {}));
     spec::Cqe c = response();
-    EXPECT_NE(St(c), 0) << "a " << len << "-byte Identify was served";
-    EXPECT_NE(St(c), 0xFFFF) << "no response: the target fell over";
+    ASSERT_NE(c.status, 0xFFFF) << "no response: the target fell over";
+    EXPECT_EQ(Sc(c), spec::kScDataSglLengthInvalid) << "a " << len << "-byte Identify was served";
   }
   // A Get Log Page asking for 16 GiB of the discovery log.
   spec::Sqe lp{};
@@ -308,11 +186,114 @@ TEST_F(IntegrityTest, HugeAdminDataLengthsAreRefusedWithoutAllocating) {
   lp.sgl1.type = spec::kSglTransport;
   ASSERT_TRUE(send(lp, {}));
   spec::Cqe c = response();
-  EXPECT_NE(St(c), 0);
-  EXPECT_NE(St(c), 0xFFFF);
+  ASSERT_NE(c.status, 0xFFFF);
+  EXPECT_EQ(Sc(c), spec::kScDataSglLengthInvalid);
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 128 * 1024) << "KiB of peak RSS for refused commands";
   // And the target still serves: an ordinary Identify works.
   std::vector<uint8_t> ident(4096);
   EXPECT_EQ(St(admin.Run(id, ident.data(), ident.size(), false)), 0);
+}
+
+// A memory backend that records how writes reach it and can hold flushes back.
+struct Recorder {
+  std::atomic<int> writes{0}, durable{0}, flushes{0};
+  std::atomic<bool> hold_flushes{false};
+  std::mutex mu;
+  std::vector<std::pair<EventLoop*, target::IoCallback>> held;
+  void ReleaseFlushes() {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [loop, cb] : held) {
+      auto fn = std::make_shared<target::IoCallback>(std::move(cb));
+      loop->Post([fn] { (*fn)(Status::OK()); });
+    }
+    held.clear();
+  }
+};
+Recorder g_rec;
+
+class RecordingBackend final : public target::Backend {
+ public:
+  explicit RecordingBackend(std::unique_ptr<Backend> mem) : mem_(std::move(mem)) {}
+  std::string Describe() const override { return "record"; }
+  uint64_t size() const override { return mem_->size(); }
+  void Read(EventLoop* l, uint64_t o, const MemDesc& m, size_t n, target::IoCallback cb) override {
+    mem_->Read(l, o, m, n, std::move(cb));
+  }
+  void Write(EventLoop* l, uint64_t o, const MemDesc& m, size_t n, target::IoCallback cb) override {
+    g_rec.writes++;
+    mem_->Write(l, o, m, n, std::move(cb));
+  }
+  void WriteDurable(EventLoop* l, uint64_t o, const MemDesc& m, size_t n,
+                    target::IoCallback cb) override {
+    g_rec.durable++;
+    mem_->Write(l, o, m, n, std::move(cb));
+  }
+  void Flush(EventLoop* l, target::IoCallback cb) override {
+    g_rec.flushes++;
+    if (g_rec.hold_flushes) {
+      std::lock_guard<std::mutex> lock(g_rec.mu);
+      g_rec.held.emplace_back(l, std::move(cb));
+      return;
+    }
+    cb(Status::OK());
+  }
+  void WriteZeroes(EventLoop* l, uint64_t o, uint64_t n, target::IoCallback cb) override {
+    mem_->WriteZeroes(l, o, n, std::move(cb));
+  }
+  void Deallocate(EventLoop* l, uint64_t o, uint64_t n, target::IoCallback cb) override {
+    mem_->Deallocate(l, o, n, std::move(cb));
+  }
+
+ private:
+  std::unique_ptr<Backend> mem_;
+};
+
+// Guarantee 3: FUA, a disabled write cache and a clean shutdown reach the medium.
+TEST_F(IntegrityTest, FuaDisabledCacheAndShutdownAreDurable) {
+  target::RegisterBackendKind("record", [](const std::string& arg, std::unique_ptr<target::Backend>* out) {
+    std::unique_ptr<target::Backend> mem;
+    Status s = target::Backend::Open("mem:" + arg, &mem);
+    if (s.ok()) *out = std::make_unique<RecordingBackend>(std::move(mem));
+    return s;
+  });
+  Start("record:4M");
+  std::vector<uint8_t> buf = Pattern(4096, 9);
+  spec::Sqe w = IoSqe(spec::kNvmWrite, 1, 0, 8);
+  ASSERT_EQ(St(io.Run(w, buf.data(), buf.size(), true)), 0);
+  EXPECT_EQ(g_rec.writes.load(), 1);
+  EXPECT_EQ(g_rec.durable.load(), 0);
+  w.cdw12 |= 1u << 30;  // FUA
+  ASSERT_EQ(St(io.Run(w, buf.data(), buf.size(), true)), 0);
+  EXPECT_EQ(g_rec.durable.load(), 1) << "FUA ignored";
+
+  // Volatile write cache off: what is cached is flushed first, then every write is durable.
+  spec::Sqe vwc{};
+  vwc.opc = spec::kAdminSetFeatures;
+  vwc.cdw10 = spec::kFeatVolatileWriteCache;
+  vwc.cdw11 = 0;
+  const int flushes = g_rec.flushes.load();
+  ASSERT_EQ(St(admin.Run(vwc)), 0);
+  EXPECT_EQ(g_rec.flushes.load(), flushes + 1);
+  spec::Sqe get{};
+  get.opc = spec::kAdminGetFeatures;
+  get.cdw10 = spec::kFeatVolatileWriteCache;
+  EXPECT_EQ(admin.Run(get).cdw0, 0u);
+  w.cdw12 &= ~(1u << 30);
+  ASSERT_EQ(St(io.Run(w, buf.data(), buf.size(), true)), 0);
+  EXPECT_EQ(g_rec.durable.load(), 2) << "a write with the cache off was not made durable";
+
+  // CC.SHN: shutdown is reported complete only once the flush has finished.
+  g_rec.hold_flushes = true;
+  ASSERT_EQ(St(admin.PropertySet(spec::kPropCc, 0x00464001)), 0);
+  EXPECT_EQ(admin.PropertyGet(spec::kPropCsts, false).cdw0 >> 2 & 3, 1u) << "SHST processing";
+  g_rec.ReleaseFlushes();
+  g_rec.hold_flushes = false;
+  EXPECT_TRUE(loop.RunUntil([&] { return (admin.PropertyGet(spec::kPropCsts, false).cdw0 >> 2 & 3) == 2; },
+                            std::chrono::milliseconds(5000)))
+      << "SHST never complete";
+  target::RegisterBackendKind("record", nullptr);
 }
 
 }  // namespace

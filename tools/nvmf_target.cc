@@ -24,6 +24,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -245,6 +246,11 @@ struct Options {
   uint32_t io_queues = 8;
   uint32_t in_capsule = 8192;
   bool quiet = false;
+  // Limits (docs/reliability.md); defaults from TargetConfig.
+  TargetConfig limits;
+  std::string buffer_memory;
+  std::string queue_buffer;
+  uint32_t connect_timeout_ms = 0;
 };
 
 int Run(int argc, char** argv) {
@@ -288,6 +294,32 @@ int Run(int argc, char** argv) {
       ->type_name("BYTES")
       ->check(CLI::Range(0u, 1u << 20));
   app.add_flag("--quiet", o.quiet, "Log nothing but the ready and stopped lines and errors");
+  // Limits: what a peer can make the target hold. Each is logged when hit.
+  TargetConfig& lim = o.limits;
+  o.connect_timeout_ms = static_cast<uint32_t>(lim.connect_timeout.count());
+  app.add_option("--max-connections", lim.max_connections,
+                 "Most open connections; more are closed at once")
+      ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--max-controllers-per-host", lim.max_controllers_per_host,
+                 "Most controllers (associations) one host NQN may hold; more Connects are "
+                 "refused as Controller Busy")
+      ->check(CLI::Range(1u, 65519u));
+  app.add_option("--buffer-memory", o.buffer_memory,
+                 "I/O buffer memory shared by all queues (write data until verified, "
+                 "digest-covered read copies); commands wait for room when it is spent")
+      ->type_name("SIZE")
+      ->default_str("512M");
+  app.add_option("--queue-buffer", o.queue_buffer, "Of which one queue may hold")
+      ->type_name("SIZE")
+      ->default_str("32M");
+  app.add_option("--connect-timeout", o.connect_timeout_ms,
+                 "Close a connection that sends no Connect within this many ms (0: never)");
+  app.add_option("--discovery-kato", lim.discovery_kato_ms,
+                 "Keep-alive timeout (ms) for discovery controllers whose host asks for none "
+                 "(0: none)");
+  app.add_option("--tcp-keepalive", lim.tcp_keepalive_s,
+                 "TCP keepalive: idle seconds before probing a silent peer (0: off)");
+  app.add_option("--mdts", lim.mdts, "Largest command: 2^MDTS x 4 KiB")->check(CLI::Range(1, 14));
   for (CLI::Option* opt : {listen, ns, hosts}) {
     opt->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   }
@@ -303,7 +335,17 @@ int Run(int argc, char** argv) {
     return Fail(std::string(e.what()) + " (see --help)");
   }
 
-  TargetConfig tc;
+  TargetConfig tc = o.limits;
+  tc.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms);
+  for (auto [flag, text, out] : {std::tuple{"--buffer-memory", &o.buffer_memory, &tc.max_buffer_memory},
+                                 std::tuple{"--queue-buffer", &o.queue_buffer, &tc.max_queue_buffer}}) {
+    if (text->empty()) continue;
+    uint64_t v = 0;
+    if (!nvmf::target::ParseSize(*text, &v)) {
+      return Fail(std::string(flag) + " " + *text + ": not a size (like 64M, 1G)");
+    }
+    *out = v;
+  }
   tc.threads = o.threads;
   tc.poll = o.poll;
   tc.max_queue_size = static_cast<uint16_t>(o.queue_size);

@@ -86,6 +86,9 @@ class Target {
   virtual std::vector<uint16_t> ports() const = 0;
   // Number of live controllers (associations), for tests and logs.
   virtual size_t controllers() const = 0;
+  // Connections handed to a loop and not yet fully released (every request finished):
+  // returns to zero once all hosts are gone, whatever they left half done.
+  virtual size_t connections() const = 0;
 };
 
 // Reads the JSON that Linux's nvmetcli saves (ports, subsystems, namespaces, hosts).

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "nvmf/spec/fabrics.h"
+#include "target/context.h"
 
 namespace nvmf::target {
 namespace {
@@ -40,11 +41,20 @@ bool ParseUuid(const std::string& s, uint8_t out[16]) {
   return j == 16;
 }
 
-bool ValidNqn(const std::string& n) {
-  return n.size() >= 5 && n.size() < spec::kNqnSize && n.compare(0, 4, "nqn.") == 0;
+// What fits the Connect data's NUL-terminated field and prints safely.
+bool UsableNqn(const std::string& n) {
+  if (n.empty() || n.size() >= spec::kNqnSize) return false;
+  for (unsigned char ch : n) {
+    if (ch < 0x20 || ch == 0x7f) return false;
+  }
+  return true;
 }
 
 }  // namespace
+
+bool LooksLikeNqn(const std::string& n) {
+  return n.size() >= 5 && n.size() < spec::kNqnSize && n.compare(0, 4, "nqn.") == 0;
+}
 
 Status BuildSubsystems(const TargetConfig& config, std::vector<std::unique_ptr<Subsystem>>* out) {
   out->clear();
@@ -56,9 +66,12 @@ Status BuildSubsystems(const TargetConfig& config, std::vector<std::unique_ptr<S
   out->push_back(std::move(disc));
 
   for (const SubsystemConfig& sc : config.subsystems) {
-    if (!ValidNqn(sc.nqn)) {
-      return Status::InvalidArgument("subsystem NQN '" + sc.nqn +
-                                     "' is not an NQN (nqn.yyyy-mm.reverse-domain:name, < 256 bytes)");
+    // Linux's nvmet serves any name, and nvmetcli files and test suites use such names:
+    // the target warns about one not in the nqn.yyyy-mm.domain: form (Target::Start) and
+    // refuses only what cannot travel in Connect.
+    if (!UsableNqn(sc.nqn)) {
+      return Status::InvalidArgument("subsystem NQN '" + Escape(sc.nqn) +
+                                     "' is empty, 256 bytes or longer, or holds control characters");
     }
     for (const auto& s : *out) {
       if (s->nqn == sc.nqn) return Status::InvalidArgument("subsystem " + sc.nqn + " is configured twice");

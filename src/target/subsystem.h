@@ -42,6 +42,8 @@ struct Subsystem {
 };
 
 // Builds the subsystems from the configuration: opens backends, checks names and NSIDs.
+// True for a name in the nqn.yyyy-mm.reverse-domain:name form.
+bool LooksLikeNqn(const std::string& nqn);
 Status BuildSubsystems(const TargetConfig& config,
                        std::vector<std::unique_ptr<Subsystem>>* out);
 

@@ -136,7 +136,12 @@ class TargetImpl final : public Target {
       listeners_.push_back(std::move(l));
     }
     for (const auto& sub : tc_.subsystems) {
-      if (!sub->discovery) tc_.Log("subsystem " + DescribeSubsystem(*sub));
+      if (sub->discovery) continue;
+      if (!LooksLikeNqn(sub->nqn)) {
+        tc_.Log("warning: subsystem name '" + sub->nqn +
+                "' is not an NQN (nqn.yyyy-mm.reverse-domain:name); serving it anyway");
+      }
+      tc_.Log("subsystem " + DescribeSubsystem(*sub));
     }
     for (auto& w : workers_) {
       EventLoop* loop = w->loop.get();
@@ -175,6 +180,7 @@ class TargetImpl final : public Target {
     for (const BoundPort& p : tc_.ports) v.push_back(p.port);
     return v;
   }
+  size_t connections() const override { return connections_.load(); }
   size_t controllers() const override {
     return const_cast<ControllerRegistry&>(tc_.controllers).size();
   }
