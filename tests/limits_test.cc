@@ -8,7 +8,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -97,6 +99,35 @@ TEST_F(LimitsTest, ConnectionThatNeverSendsConnectIsClosed) {
   loop.RunUntil([] { return false; }, 400ms);
   EXPECT_FALSE(q.failed());
   EXPECT_EQ(St(Feature(q, spec::kAdminGetFeatures, spec::kFeatNumberOfQueues)), 0);
+}
+
+size_t RssKiB() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  size_t kib = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::sscanf(line, "VmRSS: %zu kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib;
+}
+
+// Connections that only did ICReq (and may never send Connect) cost little memory.
+TEST_F(LimitsTest, IdleConnectionsCostLittleMemory) {
+  Start();
+  constexpr int kConns = 300;
+  const size_t before = RssKiB();
+  std::vector<std::unique_ptr<RawPeer>> peers;
+  for (int i = 0; i < kConns; i++) {
+    peers.push_back(std::make_unique<RawPeer>(&loop));
+    ASSERT_TRUE(peers.back()->ConnectHost(port));
+  }
+  ASSERT_TRUE(Eventually([&] { return target->connections() == kConns; }));
+  const size_t after = RssKiB();
+  const size_t per_conn = (after - std::min(after, before)) / kConns;
+  std::printf("idle connection after ICReq: %zu KiB each\n", per_conn);
+  EXPECT_LT(per_conn, 256u) << "KiB per idle connection";
 }
 
 TEST_F(LimitsTest, ConnectionLimitClosesNewConnectionsAndLogs) {
