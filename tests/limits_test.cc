@@ -17,6 +17,7 @@
 
 #include "nvmf/spec/admin.h"
 #include "nvmf/target.h"
+#include "support/alloc_counter.h"
 #include "support/raw_host.h"
 #include "support/test_host.h"
 
@@ -234,6 +235,45 @@ TEST_F(LimitsTest, TeardownWithHalfWrittenPduReleasesTheQueue) {
   ASSERT_TRUE(Eventually([&] { return target->controllers() == 0; }, 5000ms));
   EXPECT_TRUE(Eventually([&] { return target->connections() == 0; }, 5000ms))
       << target->connections() << " connections never released";
+}
+
+// Allocation failure on one connection's data path ends that connection only.
+TEST_F(LimitsTest, AllocationFailureEndsOnlyThatConnection) {
+  TargetConfig cfg;
+  cfg.max_queue_buffer = 1 << 20;
+  cfg.in_capsule_data = 12288;  // a size nothing else on the path allocates
+  Start(cfg);
+  TestQueue admin(&loop);
+  ASSERT_TRUE(admin.Open(port).ok());
+  uint16_t cntlid = admin.ConnectAdmin(kNqn);
+  ASSERT_NE(cntlid, 0);
+  RawHost io(&loop, port);
+  ASSERT_TRUE(io.ok());
+  ASSERT_TRUE(io.Connect(kNqn, 1, cntlid, kTestHostNqn));  // its in-capsule buffer is made
+  // A 1 MiB write whose data we hold back pins the queue's buffer share, so the in-capsule
+  // writes behind it wait with their capsules: the second needs a new 12 KiB in-capsule
+  // buffer, and that allocation fails.
+  ASSERT_TRUE(io.Send(RawHost::LbaCommand(spec::kNvmWrite, 9, 1024, 1 << 20, false)));
+  ASSERT_FALSE(io.Expect(wire::kR2T).empty());
+  FailAllocations(12288, 12288, 1);
+  std::vector<uint8_t> data(4096, 0x77);
+  ASSERT_TRUE(io.Send(RawHost::LbaCommand(spec::kNvmWrite, 2, 0, 4096, true), data));
+  ASSERT_TRUE(io.Send(RawHost::LbaCommand(spec::kNvmWrite, 3, 8, 4096, true), data));
+  EXPECT_TRUE(io.peer().WaitClosed(5000ms))
+      << "the connection survived a failed allocation? failed: " << FailedAllocations();
+  FailAllocations(0, 0, 0);
+  EXPECT_TRUE(Logged("out of memory for in-capsule data")) << AllLog();
+  // Everyone else is served: the admin queue, and a new I/O queue that reads and writes.
+  spec::Sqe ka{};
+  ka.opc = spec::kAdminKeepAlive;
+  EXPECT_EQ(St(admin.Run(ka)), 0);
+  TestQueue q(&loop);
+  ASSERT_TRUE(q.Open(port).ok());
+  ASSERT_EQ(St(q.Connect(kNqn, 2, cntlid)), 0);
+  std::vector<uint8_t> back(4096);
+  EXPECT_EQ(St(q.Run(IoSqe(spec::kNvmWrite, 1, 64, 8), data.data(), data.size(), true)), 0);
+  EXPECT_EQ(St(q.Run(IoSqe(spec::kNvmRead, 1, 64, 8), back.data(), back.size(), false)), 0);
+  EXPECT_EQ(back, data);
 }
 
 TEST_F(LimitsTest, DiscoveryControllerGetsDefaultKeepAlive) {

@@ -7,10 +7,18 @@
 namespace {
 std::atomic<bool> g_counting{false};
 std::atomic<uint64_t> g_allocs{0};
+std::atomic<int> g_fail_left{0};
+std::atomic<int> g_failed{0};
+std::atomic<size_t> g_fail_lo{0}, g_fail_hi{0};
 }  // namespace
 
 void* operator new(size_t n) {
   if (g_counting.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (g_fail_left.load(std::memory_order_relaxed) > 0 && n >= g_fail_lo.load() &&
+      n <= g_fail_hi.load() && g_fail_left.fetch_sub(1) > 0) {
+    g_failed++;
+    throw std::bad_alloc();
+  }
   void* p = std::malloc(n == 0 ? 1 : n);
   if (p == nullptr) throw std::bad_alloc();
   return p;
@@ -34,5 +42,14 @@ uint64_t StopCountingAllocations() {
   g_counting = false;
   return g_allocs.load();
 }
+
+void FailAllocations(size_t lo, size_t hi, int count) {
+  g_fail_lo = lo;
+  g_fail_hi = hi;
+  g_failed = 0;
+  g_fail_left = count;
+}
+
+int FailedAllocations() { return g_failed.load(); }
 
 }  // namespace nvmf::test
