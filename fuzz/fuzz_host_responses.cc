@@ -105,6 +105,12 @@ class Fake {
   }
 
   bool out_of_records() const { return ended_; }
+  // Nothing went either way for a while: the host waits for something that will not
+  // come (a response the records withheld); the input is over.
+  bool idle() const {
+    return EventLoop::Clock::now() - last_activity_ > std::chrono::milliseconds(8);
+  }
+  void Touch() { last_activity_ = EventLoop::Clock::now(); }
 
  private:
   void Accept() {
@@ -176,6 +182,7 @@ class Fake {
       if (c->fd < 0) return;
       ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
       if (r > 0) {
+        Touch();
         c->in.insert(c->in.end(), buf, buf + r);
         continue;
       }
@@ -293,6 +300,7 @@ class Fake {
   int lfd_ = -1;
   uint16_t sqhd_ = 0;
   bool ended_ = false;
+  EventLoop::Clock::time_point last_activity_ = EventLoop::Clock::now();
   std::list<std::unique_ptr<FakeConn>> conns_;
 };
 
@@ -329,7 +337,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       connect_status = s;
     });
     const auto deadline = fuzz::After(std::chrono::milliseconds(150));
-    fuzz::RunUntil(loop, [&] { return connect_calls > 0 || fake.out_of_records(); }, deadline);
+    fake.Touch();
+    fuzz::RunUntil(
+        loop, [&] { return connect_calls > 0 || fake.out_of_records() || fake.idle(); },
+        deadline);
 
     // Commands: every callback runs exactly once.
     std::vector<uint8_t> rbuf(65536), wbuf(65536, 0xa5);
@@ -358,9 +369,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         uint8_t id[4096];
         (void)id;
       }
+      fake.Touch();
       fuzz::RunUntil(loop,
                      [&] {
-                       return fake.out_of_records() ||
+                       return fake.out_of_records() || fake.idle() ||
                               (completed == submitted && (disc_calls > 0 || !ctrl.is_discovery()));
                      },
                      fuzz::After(std::chrono::milliseconds(100)));

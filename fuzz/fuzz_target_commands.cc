@@ -14,12 +14,13 @@
 // flags bit 1: wait for the command's completion before the next (else pipelined).
 //
 // A crash means memory misuse or UB in the target (or the transport under it), or a
-// target that does not let go of an association (controllers left after every
-// connection closed), or a wait that outlived its deadline.
+// target that does not let go of an association or a connection (controllers or
+// connections left after every connection closed), or a wait that outlived its deadline.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -96,7 +97,11 @@ class Conn {
     sa.sin_family = AF_INET;
     sa.sin_port = htons(TheTarget()->ports()[0]);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    FUZZ_CHECK(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+      std::fprintf(stderr, "connect to the target: %s (%zu connections open)\n",
+                   std::strerror(errno), TheTarget()->connections());
+      fuzz::Die("the target does not take connections");
+    }
     tcp::TuneSocket(fd);
     tcp::HostOptions o;
     o.header_digest = hdgst;
@@ -313,7 +318,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     admin.Close();
   }
   // Every association ends with its connections.
-  FUZZ_CHECK(fuzz::RunUntil(Loop(), [&] { return t->controllers() == 0; },
+  FUZZ_CHECK(fuzz::RunUntil(Loop(), [&] { return t->controllers() == 0 && t->connections() == 0; },
                             fuzz::After(std::chrono::seconds(2))));
   return 0;
 }

@@ -9,9 +9,12 @@
 // role sends a few commands first (reads, writes in the capsule and by R2T, no data) so
 // that responses, C2HData and R2Ts from the stream have something to match.
 //
-// Input: [flags u8][params u8][split seed u16][host commands: n u8, then n x
+// Input: [flags u8][params u8][split seed u16][extra u8][host commands: n u8, then n x
 // (opc u8, len u16)] [the peer's byte stream...]. With flags bit 5 the harness recomputes
-// the stream's digests (see FixDigests) so that the fuzzer gets past them.
+// the stream's digests (see FixDigests) so that the fuzzer gets past them. extra: bit 0
+// the controller aborts the data of odd CIDs (AbortCapsuleData) after asking for it;
+// bit 1 the host aborts its commands' data halfway through the stream; bit 2 the
+// controller frees a command capsule while its data is still coming.
 //
 // A crash means memory misuse, a callback that ran twice or never (the transport's
 // contract: exactly once), a callback after FreeQpair, a PDU sent that the peer must
@@ -41,6 +44,7 @@ struct Harness;
 struct Cmd {
   Harness* h = nullptr;
   Capsule* capsule = nullptr;
+  uint16_t cid = 0;
   std::vector<uint8_t> buf;
   int pending = 0;       // data callbacks still to run
   int started = 0;       // data operations started
@@ -55,6 +59,7 @@ struct Harness {
   bool freed = false;
   int errors = 0;
   int pieces = 1;        // ReceiveControllerData/SendControllerData calls per command
+  uint8_t extra = 0;
   std::list<Cmd> cmds;
   std::vector<Capsule*> responses;  // host: received responses, freed at the end
 
@@ -62,7 +67,7 @@ struct Harness {
     if (c->responded) return;
     c->responded = true;
     spec::Cqe cqe{};
-    cqe.cid = CapsuleSqe(c->capsule).cid;
+    cqe.cid = c->cid;
     spec::SetStatus(cqe, status);
     if (Capsule* r = AllocateResponse(qp, cqe)) {
       (void)Transmit(r);
@@ -93,6 +98,7 @@ struct Harness {
     Cmd* c = &cmds.back();
     c->h = this;
     c->capsule = cap;
+    c->cid = CapsuleSqe(cap).cid;
     const uint8_t v = ValidateCommandCapsule(cap);
     if (v != spec::kScSuccess) return Respond(c, spec::MakeStatus(spec::kSctGeneric, v, true));
     const size_t len = CapsuleDataLength(cap);
@@ -129,6 +135,11 @@ struct Harness {
       ReceiveControllerData(cap, static_cast<uint32_t>(off),
                             MemDesc::Buffer(c->buf.data() + off, n), n, OnData(c, true));
     }
+    if ((extra & 1) && (c->cid & 1) && !freed) AbortCapsuleData(cap);
+    if ((extra & 4) && (c->cid & 2) && !freed) {
+      FreeCapsule(cap);  // its transfers end with an error; the response still goes out
+      c->capsule = nullptr;
+    }
   }
 
   void OnReceive(Capsule* cap) {
@@ -148,11 +159,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t flags = in.U8();
   const uint8_t params = in.U8();
   uint32_t split = in.U16() | 1u;
+  const uint8_t extra = in.U8();
 
   Harness h;
   h.loop = loop;
   h.controller = (flags & 1) == 0;
   h.pieces = 1 + (params >> 6);  // 1..4
+  h.extra = extra;
 
   int fds[2];
   FUZZ_CHECK(fuzz::SocketPair(fds));
@@ -200,6 +213,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Cmd* cmd = &h.cmds.back();
     cmd->h = &h;
     cmd->capsule = c;
+    cmd->cid = sqe.cid;
     if (len > 0) {
       cmd->buf.assign(len, static_cast<uint8_t>(i));
       const bool send = spec::OpcodeDirection(opc) == spec::kXferHostToController;
@@ -224,7 +238,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   size_t off = 0;
   bool write_ok = true;
+  bool aborted = false;
   while (off < stream.size() && h.errors == 0 && write_ok) {
+    if ((extra & 2) && !aborted && off >= stream.size() / 2 && !h.controller) {
+      aborted = true;
+      for (Cmd& c : h.cmds) AbortCapsuleData(c.capsule);
+    }
     split = split * 1103515245u + 12345u;
     const size_t max = size_t{1} << ((split >> 16) % 12);  // 1 .. 2048 bytes
     const size_t chunk = std::min(stream.size() - off, 1 + (split >> 4) % max);
@@ -249,7 +268,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FreeQpair(h.qp);
   h.freed = true;
   for (Capsule* r : h.responses) FreeCapsule(r);
-  for (Cmd& c : h.cmds) FreeCapsule(c.capsule);
+  for (Cmd& c : h.cmds) {
+    if (c.capsule != nullptr) FreeCapsule(c.capsule);
+  }
   loop->RunOnce(std::chrono::milliseconds(0));
   for (Cmd& c : h.cmds) FUZZ_CHECK(c.pending == 0);  // every data callback ran
   fuzz::NoLinger(peer);

@@ -137,6 +137,7 @@ void NvmetcliJson() {
 
 struct RxSeed {
   uint8_t flags, params;
+  uint8_t extra;
   std::vector<std::pair<uint8_t, uint16_t>> host_cmds;
   Bytes stream;
 };
@@ -146,6 +147,7 @@ void SaveRx(const RxSeed& s, int i) {
   w.U8(s.flags);
   w.U8(s.params);
   w.U16(static_cast<uint16_t>(0x1234 + i * 977));
+  w.U8(s.extra);
   w.U8(static_cast<uint8_t>(s.host_cmds.size()));
   for (auto [opc, len] : s.host_cmds) {
     w.U8(opc);
@@ -169,7 +171,7 @@ void TcpRx() {
     // The controller's first R2Ts take TTAGs 31, 30, ... (its transfer pool's order).
     // Controller role: a command without data, a write with in-capsule data, a write by
     // R2T answered with H2CData, a read, then a clean close.
-    RxSeed c{static_cast<uint8_t>(dflags | 0x10), 0x04, {}, {}};
+    RxSeed c{static_cast<uint8_t>(dflags | 0x10), 0x04, 0, {}, {}};
     spec::Sqe sqe = Sqe(spec::kNvmFlush, 1, 1);
     sqe.fuse_psdt = spec::kPsdtSglMptrContig << 6;
     auto cat = [](Bytes& a, const Bytes& b) { a.insert(a.end(), b.begin(), b.end()); };
@@ -194,7 +196,7 @@ void TcpRx() {
     SaveRx(c, i++);
 
     // Controller role, two pieces per command: two R2Ts, maxr2t 2.
-    RxSeed c2{dflags, 0x50, {}, {}};
+    RxSeed c2{dflags, 0x50, static_cast<uint8_t>(dg == 3 ? 5 : 0), {}, {}};
     sqe = Sqe(spec::kNvmWrite, 9, 1);
     sqe.fuse_psdt = spec::kPsdtSglMptrContig << 6;
     sqe.sgl1.length = 8192;
@@ -205,7 +207,7 @@ void TcpRx() {
     SaveRx(c2, i++);
 
     // Host role: cid 0 reads 4 KiB, cid 1 writes 16 KiB by R2T, cid 2 has no data.
-    RxSeed hs{static_cast<uint8_t>(dflags | 1 | 0x10), 0x12,
+    RxSeed hs{static_cast<uint8_t>(dflags | 1 | 0x10), 0x12, static_cast<uint8_t>(dg == 2 ? 2 : 0),
               {{spec::kNvmRead, 4096}, {spec::kNvmWrite, 16384}, {spec::kNvmFlush, 0}}, {}};
     cat(hs.stream, Pdu(h, BuildC2HData(h, 0, 0, 2048, false, false, tx), Pattern(2048, 6), dd));
     cat(hs.stream, Pdu(h, BuildC2HData(h, 0, 2048, 2048, true, false, tx), Pattern(2048, 7), dd));
@@ -221,7 +223,7 @@ void TcpRx() {
     SaveRx(hs, i++);
 
     // Host role: a read completed by the SUCCESS flag.
-    RxSeed hs2{static_cast<uint8_t>(dflags | 1), 0x00, {{spec::kNvmRead, 512}}, {}};
+    RxSeed hs2{static_cast<uint8_t>(dflags | 1), 0x00, 0, {{spec::kNvmRead, 512}}, {}};
     cat(hs2.stream, Pdu(h, BuildC2HData(h, 0, 0, 512, true, true, tx), Pattern(512, 8), dd));
     SaveRx(hs2, i++);
   }
