@@ -153,14 +153,18 @@ class TargetImpl final : public Target {
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
+    // Each loop closes its queues and runs on until their requests in flight have finished
+    // (for at most 5 s): backend I/O may only complete on the loop's own thread (a file's
+    // io_uring belongs to it, and goes with it).
+    const auto deadline = EventLoop::Clock::now() + std::chrono::seconds(5);
     for (auto& w : workers_) {
       Worker* wp = w.get();
       bool first = w == workers_.front();
-      wp->loop->Post([this, wp, first] {
+      wp->loop->Post([this, wp, first, deadline] {
         if (first) listeners_.clear();
         auto queues = wp->queues;  // Close may release handlers
         for (auto& [ptr, q] : queues) q->Close("target stopping");
-        wp->loop->Stop();
+        StopWhenDrained(wp, deadline);
       });
     }
     for (auto& w : workers_) {
@@ -173,6 +177,17 @@ class TargetImpl final : public Target {
       wp->loop->RunUntil([wp] { return wp->queues.empty(); }, std::chrono::seconds(5));
       wp->queues.clear();
     }
+  }
+
+  // On wp's loop: stops it once its queues have been released, or at the deadline.
+  static void StopWhenDrained(Worker* wp, EventLoop::Clock::time_point deadline) {
+    if (wp->queues.empty() || EventLoop::Clock::now() >= deadline) {
+      wp->loop->Stop();
+      return;
+    }
+    auto queues = wp->queues;  // one handed over since (Close is idempotent)
+    for (auto& [ptr, q] : queues) q->Close("target stopping");
+    wp->loop->AddTimer(std::chrono::milliseconds(1), [wp, deadline] { StopWhenDrained(wp, deadline); });
   }
 
   std::vector<uint16_t> ports() const override {
