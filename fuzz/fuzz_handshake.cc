@@ -35,16 +35,8 @@ EventLoop* Loop() {
 }
 
 int RawConnect(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = fuzz::ConnectLoopback(port);
   FUZZ_CHECK(fd >= 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  FUZZ_CHECK(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
-  fuzz::NoLinger(fd);
-  int fl = 1;
-  (void)fl;
   return fd;
 }
 

@@ -90,14 +90,8 @@ class Conn {
 
   bool Open(bool hdgst, bool ddgst, bool admin) {
     EventLoop* loop = Loop();
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    FUZZ_CHECK(fd >= 0);
-    fuzz::NoLinger(fd);  // our close resets: no TIME_WAIT pile-up over millions of inputs
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(TheTarget()->ports()[0]);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    int fd = fuzz::ConnectLoopback(TheTarget()->ports()[0]);
+    if (fd < 0) {
       std::fprintf(stderr, "connect to the target: %s (%zu connections open)\n",
                    std::strerror(errno), TheTarget()->connections());
       fuzz::Die("the target does not take connections");

@@ -80,6 +80,9 @@ struct Writer {
 
 // A connected AF_UNIX stream socket pair, both ends non-blocking.
 bool SocketPair(int fds[2]);
+// A TCP connection to 127.0.0.1:port (blocking socket, SO_LINGER 0), or -1. Survives the
+// signals libFuzzer's timers deliver (a plain blocking connect fails with EINTR).
+int ConnectLoopback(uint16_t port);
 // Sets SO_LINGER 0 so that close() sends a reset and leaves no TIME_WAIT behind.
 void NoLinger(int fd);
 
