@@ -10,7 +10,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -196,6 +198,7 @@ class FaultTest : public ::testing::Test {
     for (const std::string& b : backends) s.namespaces.push_back({nsid++, b, "", true});
     cfg.subsystems.push_back(s);
     cfg.threads = threads;
+    cfg.maxh2cdata = maxh2cdata_;
     cfg.log = [](const std::string&) {};
     Status st = Target::Start(cfg, &target);
     ASSERT_TRUE(st.ok()) << st.ToString();
@@ -238,6 +241,7 @@ class FaultTest : public ::testing::Test {
 
   std::unique_ptr<Target> target;
   uint16_t port = 0;
+  uint32_t maxh2cdata_ = 131072;
   EventLoop loop;
 };
 
@@ -248,36 +252,69 @@ struct CutCase {
   uint32_t blocks;  // 256: 128 KiB by R2T and H2CData; 8: 4 KiB in the command capsule
   bool digests;     // header and data digests
   bool file = false;  // a file namespace instead of memory
+  uint32_t maxh2cdata = 131072;  // the target's: H2CData PDUs carry at most this much
 };
 
-// Cut points across one write's host-to-target bytes: inside the command's header (and
-// its digest), at the PDU boundaries, inside the H2CData header, across the payload, in
-// the data digest, and after the last byte.
-std::vector<uint64_t> CutPoints(const CutCase& k, uint64_t total, uint32_t seed) {
+// Where the pieces of one write lie in its host-to-target bytes.
+struct WriteLayout {
+  uint64_t cmd = 0;                // CapsuleCmd: common header 8 + SQE 64, HDGST
+  std::vector<uint64_t> pdu;       // each H2CData PDU's first byte (none: in-capsule data)
+  std::vector<uint64_t> payload;   // each payload's first byte
+  std::vector<uint64_t> length;    // each payload's length
+  uint64_t total = 0;
+};
+
+WriteLayout Layout(const CutCase& k) {
   const uint64_t hd = k.digests ? 4 : 0, dd = k.digests ? 4 : 0;
-  const uint64_t cmd = 72 + hd;  // CapsuleCmd: common header 8 + SQE 64, HDGST
   const uint64_t data = static_cast<uint64_t>(k.blocks) * kBlock;
-  std::set<uint64_t> pts = {0, 1, 7, 8, 9, 40, cmd - hd - 1, cmd - 1, cmd, cmd + 1};
-  uint64_t pay;  // where the payload starts
-  if (k.blocks > 16) {
-    const uint64_t h2c = 24 + hd;  // H2CData header, HDGST
-    for (uint64_t d : {0ull, 1ull, 8ull, 23ull}) pts.insert(cmd + d);
-    if (hd) pts.insert(cmd + h2c - 2);
-    pay = cmd + h2c;
-  } else {
-    pay = cmd;
+  WriteLayout l;
+  l.cmd = 72 + hd;
+  uint64_t at = l.cmd;
+  if (data <= 8192) {  // in the command capsule
+    l.payload.push_back(at);
+    l.length.push_back(data);
+    l.total = at + data + dd;
+    return l;
   }
-  for (uint64_t d : {0ull, 1ull, 511ull, 512ull, 4095ull, 4096ull}) pts.insert(pay + d);
+  for (uint64_t off = 0; off < data; off += k.maxh2cdata) {
+    const uint64_t n = std::min<uint64_t>(k.maxh2cdata, data - off);
+    l.pdu.push_back(at);
+    l.payload.push_back(at + 24 + hd);  // H2CData header 24, HDGST
+    l.length.push_back(n);
+    at += 24 + hd + n + dd;
+  }
+  l.total = at;
+  return l;
+}
+
+// Cut points across one write's host-to-target bytes: inside the command's header (and
+// its digest), at every PDU boundary, inside each H2CData header, across each payload, in
+// each data digest, and after the last byte.
+std::vector<uint64_t> CutPoints(const CutCase& k, uint64_t total, uint32_t seed) {
+  const WriteLayout l = Layout(k);
+  const uint64_t hd = k.digests ? 4 : 0, dd = k.digests ? 4 : 0;
+  std::set<uint64_t> pts = {0, 1, 7, 8, 9, 40, l.cmd - hd - 1, l.cmd - 1, l.cmd, l.cmd + 1};
+  for (uint64_t p : l.pdu) {
+    for (uint64_t d : {0ull, 1ull, 8ull, 23ull}) pts.insert(p + d);
+    if (hd) pts.insert(p + 24 + 2);
+  }
   uint64_t x = seed;
-  for (int i = 0; i < (k.blocks > 16 ? 14 : 6); i++) {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;
-    pts.insert(pay + (x >> 33) % data);
-  }
-  pts.insert(pay + data - 1);
-  pts.insert(pay + data);  // the data digest starts (or the write is complete)
-  if (dd) {
-    pts.insert(pay + data + 1);
-    pts.insert(pay + data + 3);
+  const int random = l.payload.size() > 1 ? 4 : (k.blocks > 16 ? 14 : 6);
+  for (size_t i = 0; i < l.payload.size(); i++) {
+    const uint64_t pay = l.payload[i], len = l.length[i];
+    for (uint64_t d : {0ull, 1ull, 511ull, 512ull, 4095ull, 4096ull}) {
+      if (d < len) pts.insert(pay + d);
+    }
+    for (int j = 0; j < random; j++) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      pts.insert(pay + (x >> 33) % len);
+    }
+    pts.insert(pay + len - 1);
+    pts.insert(pay + len);  // the data digest starts (or the next PDU, or the end)
+    if (dd) {
+      pts.insert(pay + len + 1);
+      pts.insert(pay + len + 3);
+    }
   }
   pts.insert(total);
   std::vector<uint64_t> v;
@@ -300,6 +337,7 @@ class CutWriteTest : public FaultTest, public ::testing::WithParamInterface<CutC
 
 TEST_P(CutWriteTest, WriteCutAnywhereIsAllOrNothing) {
   const CutCase k = GetParam();
+  maxh2cdata_ = k.maxh2cdata;
   if (k.file) {
     char path[] = "/tmp/nvmf-fault-XXXXXX";
     int fd = mkstemp(path);
@@ -358,11 +396,7 @@ TEST_P(CutWriteTest, WriteCutAnywhereIsAllOrNothing) {
   Outcome ref = through_proxy(ref_lba, Pattern(len, 1), -1, CutMode::kReset);
   ASSERT_TRUE(ref.success);
   const uint64_t total = ref.bytes;
-  {
-    const uint64_t hd = k.digests ? 4 : 0, dd = k.digests ? 4 : 0;
-    const uint64_t expect = 72 + hd + (k.blocks > 16 ? 24 + hd : 0) + len + dd;
-    EXPECT_EQ(total, expect) << "the write's bytes on the wire";
-  }
+  EXPECT_EQ(total, Layout(k).total) << "the write's bytes on the wire";
 
   int mixed = 0, lost_acked = 0, n = 0;
   for (uint64_t cut : CutPoints(k, total, k.blocks * 7 + k.digests)) {
@@ -397,6 +431,8 @@ TEST_P(CutWriteTest, WriteCutAnywhereIsAllOrNothing) {
                               << ": the target acknowledged a write whose data did not all arrive";
     }
   }
+  std::printf("%s: %d cut points across the write's %llu bytes\n", k.name, n,
+              static_cast<unsigned long long>(total));
   EXPECT_EQ(mixed, 0);
   EXPECT_EQ(lost_acked, 0);
   // The target still serves the direct connection and new ones.
@@ -411,7 +447,9 @@ INSTANTIATE_TEST_SUITE_P(Writes, CutWriteTest,
                                            CutCase{"R2T128KDigests", 256, true},
                                            CutCase{"InCapsule4K", 8, false},
                                            CutCase{"InCapsule4KDigests", 8, true},
-                                           CutCase{"R2T128KDigestsFile", 256, true, true}),
+                                           CutCase{"R2T128KDigestsFile", 256, true, true},
+                                           CutCase{"R2T128KIn4H2CDataDigests", 256, true, false,
+                                                   32768}),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
 
 // ---------------------------------------------------------------- bad data digests
