@@ -109,7 +109,7 @@ class Conn {
       result = s;
       params = p;
     });
-    FUZZ_CHECK(fuzz::RunUntil(loop, [&] { return done; }, fuzz::After(std::chrono::seconds(1))));
+    FUZZ_CHECK(fuzz::RunUntil(loop, [&] { return done; }, fuzz::After(std::chrono::seconds(3))));
     FUZZ_CHECK(result.ok());
     QpairParams qp;
     qp.admin = admin;
@@ -313,6 +313,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // Every association ends with its connections.
   FUZZ_CHECK(fuzz::RunUntil(Loop(), [&] { return t->controllers() == 0 && t->connections() == 0; },
-                            fuzz::After(std::chrono::seconds(2))));
+                            fuzz::After(std::chrono::seconds(5))));
   return 0;
 }

@@ -262,7 +262,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The peer goes away: a clean close or one mid-PDU.
     shutdown(peer, SHUT_WR);
     FUZZ_CHECK(fuzz::RunUntil(loop, [&] { fuzz::DrainInto(peer, &check); return h.errors > 0; },
-                              fuzz::After(std::chrono::milliseconds(200))));
+                              fuzz::After(std::chrono::milliseconds(2000))));
   }
   turn();
   FreeQpair(h.qp);
