@@ -8,7 +8,8 @@
 // Input: [role and options u8][split seed u8][bytes the raw peer sends...]
 // A crash means memory misuse, a callback that ran twice, a connection handed over
 // without a valid exchange, negotiated parameters that the PDUs did not agree to, an
-// ICResp the host must refuse, or a handshake that did not end in time (a hang).
+// ICResp the host must refuse, a descriptor left open, or a handshake that did not end
+// in time (a hang).
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -65,6 +66,25 @@ void SendChunks(int fd, const std::vector<uint8_t>& bytes, uint8_t seed) {
     off += static_cast<size_t>(w);
     Loop()->RunOnce(std::chrono::milliseconds(0));
   }
+}
+
+// The raw listening socket the host side connects to: one per process.
+int HostListener(uint16_t* port_out) {
+  static int lfd = -1;
+  static uint16_t port = 0;
+  if (lfd < 0) {
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    FUZZ_CHECK(bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+    FUZZ_CHECK(listen(lfd, 16) == 0);
+    socklen_t len = sizeof(sa);
+    getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+    port = ntohs(sa.sin_port);
+  }
+  *port_out = port;
+  return lfd;
 }
 
 void Controller(uint8_t opt, uint8_t seed, const std::vector<uint8_t>& bytes) {
@@ -132,19 +152,8 @@ void Controller(uint8_t opt, uint8_t seed, const std::vector<uint8_t>& bytes) {
 
 void Host(uint8_t opt, uint8_t seed, const std::vector<uint8_t>& bytes) {
   EventLoop* loop = Loop();
-  static int lfd = -1;
-  static uint16_t port = 0;
-  if (lfd < 0) {
-    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    FUZZ_CHECK(bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
-    FUZZ_CHECK(listen(lfd, 16) == 0);
-    socklen_t len = sizeof(sa);
-    getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
-    port = ntohs(sa.sin_port);
-  }
+  uint16_t port = 0;
+  const int lfd = HostListener(&port);
   tcp::HostOptions o;
   o.header_digest = (opt & 2) != 0;
   o.data_digest = (opt & 4) != 0;
@@ -209,6 +218,10 @@ void Host(uint8_t opt, uint8_t seed, const std::vector<uint8_t>& bytes) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  uint16_t unused_port;
+  (void)HostListener(&unused_port);  // the statics first, so that the count is fair
+  (void)Loop();
+  const int fds_before = fuzz::FdCount();
   Reader in(data, size);
   const uint8_t opt = in.U8();
   const uint8_t seed = in.U8();
@@ -221,5 +234,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     Controller(opt, seed, bytes);
   }
+  fuzz::CheckNoFdLeak(Loop(), fds_before);
   return 0;
 }

@@ -20,7 +20,7 @@
 //
 // A crash means memory misuse or UB in the host or its transport, a completion callback
 // that ran twice or never (Submit returned OK: exactly once), a Connect callback that
-// ran twice or never, or a hang past the deadlines.
+// ran twice or never, a descriptor left open, or a hang past the deadlines.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -308,6 +308,7 @@ class Fake {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   EventLoop* loop = Loop();
+  const int fds_before = fuzz::FdCount();
   Reader in(data, size);
   const uint8_t opt = in.U8();
   const bool discovery = opt & 1;
@@ -388,5 +389,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(disc_calls <= 1);
   }
   loop->RunOnce(std::chrono::milliseconds(0));
+  fuzz::CheckNoFdLeak(loop, fds_before);
   return 0;
 }

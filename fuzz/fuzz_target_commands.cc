@@ -15,7 +15,8 @@
 //
 // A crash means memory misuse or UB in the target (or the transport under it), or a
 // target that does not let go of an association or a connection (controllers or
-// connections left after every connection closed), or a wait that outlived its deadline.
+// connections left after every connection closed, or descriptors left open), or a wait
+// that outlived its deadline.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -270,6 +271,7 @@ bool Enable(Conn* c) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   target::Target* t = TheTarget();
+  const int fds_before = fuzz::FdCount();
   Reader in(data, size);
   const uint8_t mode = in.U8();
   const uint32_t kato = in.U8() * 1000u;  // 0 or >= 1 s: no keep-alive expiry mid-input
@@ -314,5 +316,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Every association ends with its connections.
   FUZZ_CHECK(fuzz::RunUntil(Loop(), [&] { return t->controllers() == 0 && t->connections() == 0; },
                             fuzz::After(std::chrono::seconds(5))));
+  fuzz::CheckNoFdLeak(Loop(), fds_before);
   return 0;
 }

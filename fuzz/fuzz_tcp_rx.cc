@@ -18,7 +18,7 @@
 //
 // A crash means memory misuse, a callback that ran twice or never (the transport's
 // contract: exactly once), a callback after FreeQpair, a PDU sent that the peer must
-// refuse, or a harness wait that outlived its deadline (a hang).
+// refuse, a descriptor left open, or a harness wait that outlived its deadline (a hang).
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -155,6 +155,7 @@ constexpr uint32_t kPdas[4] = {4, 8, 16, 128};
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static EventLoop* loop = new EventLoop(EventLoop::Mode::kWait);
+  const int fds_before = fuzz::FdCount();
   Reader in(data, size);
   const uint8_t flags = in.U8();
   const uint8_t params = in.U8();
@@ -275,5 +276,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (Cmd& c : h.cmds) FUZZ_CHECK(c.pending == 0);  // every data callback ran
   fuzz::NoLinger(peer);
   close(peer);
+  fuzz::CheckNoFdLeak(loop, fds_before);
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -16,6 +17,30 @@ namespace nvmf::fuzz {
 
 bool SocketPair(int fds[2]) {
   return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0;
+}
+
+int FdCount() {
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') n++;
+  }
+  closedir(d);
+  return n - 1;  // the directory's own descriptor
+}
+
+void CheckNoFdLeak(EventLoop* loop, int before) {
+  static bool first = true;
+  if (first) {
+    first = false;
+    return;
+  }
+  if (RunUntil(loop, [&] { return FdCount() <= before; }, After(std::chrono::seconds(3)))) {
+    return;
+  }
+  std::fprintf(stderr, "%d descriptors open after the input, %d before\n", FdCount(), before);
+  Die("the input leaked a file descriptor");
 }
 
 int ConnectLoopback(uint16_t port) {

@@ -124,6 +124,13 @@ class TxStreamChecker {
 // Drain that feeds what it reads to a checker (may be null).
 long DrainInto(int fd, TxStreamChecker* check);
 
+// Open file descriptors of this process.
+int FdCount();
+// Checks that an input left no descriptor open: runs the loop until the count is back
+// at `before` (sockets may close a few turns late), and dies if it never is. The first
+// input of a process is not checked: it makes the harness's static sockets and loop.
+void CheckNoFdLeak(EventLoop* loop, int before);
+
 // A deadline this far from now.
 inline EventLoop::Clock::time_point After(std::chrono::milliseconds ms) {
   return EventLoop::Clock::now() + ms;
