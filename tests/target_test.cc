@@ -539,11 +539,15 @@ TEST_F(TargetTest, BadConfigurationIsRefused) {
   Status st = start(badns);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("namespace 1"), std::string::npos) << st.message();
-  TargetConfig badnqn;
-  s.nqn = "not-an-nqn";
+  // Any name is served (with a warning, as Linux's nvmet serves any name) but one that
+  // cannot travel in Connect: empty, 256 bytes or more, control characters.
   s.namespaces = {{1, "mem:1M", "", true}};
-  badnqn.subsystems = {s};
-  EXPECT_FALSE(start(badnqn).ok());
+  for (const std::string& bad : {std::string(), std::string(256, 'n'), std::string("nqn.x\ny")}) {
+    TargetConfig badnqn;
+    s.nqn = bad;
+    badnqn.subsystems = {s};
+    EXPECT_FALSE(start(badnqn).ok()) << bad;
+  }
   Start();  // a port already taken
   TargetConfig taken;
   taken.ports.push_back(target::PortConfig{1, "127.0.0.1", port, {}});
