@@ -309,7 +309,7 @@ void TargetCommands() {
   SaveTarget("seed-admin", 0x00, admin);
   SaveTarget("seed-admin-enabled-digests", 0x1c, admin);
 
-  // I/O: write 4 KiB in the capsule, write 64 KiB by R2T, read both back, write zeroes,
+  // I/O: write 4 KiB in the capsule, write 16 KiB by R2T, read both back, write zeroes,
   // deallocate, flush; and an out-of-range read.
   std::vector<Cmd> io;
   auto rw = [](uint8_t opc, uint64_t slba, uint16_t nlb, uint32_t nsid = 1) {
@@ -320,9 +320,9 @@ void TargetCommands() {
     return s;
   };
   io.push_back({rw(spec::kNvmWrite, 0, 8), 4096, 3, Pattern(4096, 9)});
-  io.push_back({rw(spec::kNvmWrite, 8, 128), 65535, 3, Pattern(65535, 10)});
+  io.push_back({rw(spec::kNvmWrite, 8, 32), 16384, 3, Pattern(16384, 10)});
   io.push_back({rw(spec::kNvmRead, 0, 8), 4096, 2, {}});
-  io.push_back({rw(spec::kNvmRead, 8, 64), 32768, 0, {}});
+  io.push_back({rw(spec::kNvmRead, 8, 32), 16384, 0, {}});
   io.push_back({rw(spec::kNvmWriteZeroes, 16, 32), 0, 2, {}});
   spec::Sqe dsm = Sqe(spec::kNvmDatasetManagement, 0, 1);
   dsm.cdw11 = 4;  // deallocate
