@@ -406,6 +406,14 @@ void TcpQpair::CancelTransfers(TcpCapsule* c, const Status& s) {
 void TcpQpair::FailAllTransfers(const Status& s) {
   Hold hold(this);
   if (controller()) {
+    // A command whose in-capsule data was still arriving will never be delivered: give
+    // its capsule back, or it (and the queue pair it holds a reference on) would leak.
+    if (rx_capsule_ != nullptr &&
+        reinterpret_cast<const wire::CommonHeader*>(rx_hdr_)->pdu_type == wire::kCapsuleCmd) {
+      TcpCapsule* partial = rx_capsule_;
+      rx_capsule_ = nullptr;
+      UnrefCapsule(partial);
+    }
     for (Transfer* t : transfers_) {
       if (!t->active) continue;
       TcpCapsule* c = t->capsule;
