@@ -263,7 +263,7 @@ class ThreadedPair {
             if (ctrl_qp_ != nullptr) return;  // one connection only (the queue pair owns fd)
             QpairParams qp;
             qp.qsize = qsize;
-            qp.tcp = p;
+            qp.connection = tcp::WrapConnection(p);
             ThreadedPair* self = this;
             Status st = AllocateQpair(
                 &ctrl_loop_, TransportType::kTcp, Role::kController, qp,
@@ -290,7 +290,8 @@ class ThreadedPair {
                    hp.max_icd = opts.host_max_icd;
                    QpairParams qp;
                    qp.qsize = opts.qsize;
-                   qp.tcp = hp;
+                   qp.max_icd = hp.max_icd;
+                   qp.connection = tcp::WrapConnection(hp);
                    host_status = AllocateQpair(&host_loop, TransportType::kTcp, Role::kHost, qp,
                                                host.OnError(), host.OnReceive(), &host.qp);
                  });

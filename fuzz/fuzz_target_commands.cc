@@ -115,7 +115,7 @@ class Conn {
     QpairParams qp;
     qp.admin = admin;
     qp.qsize = 32;
-    qp.tcp = params;
+    qp.connection = tcp::WrapConnection(params);
     Status s = AllocateQpair(
         loop, TransportType::kTcp, Role::kHost, qp, [this](const Status&) { failed_ = true; },
         [this](Capsule* c) { OnResponse(c); }, &qp_);

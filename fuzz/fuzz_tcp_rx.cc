@@ -174,15 +174,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   QpairParams qp;
   qp.admin = (flags & 0x40) != 0;
   qp.qsize = static_cast<uint16_t>(2 + (params & 0x0f));
-  qp.tcp.fd = fds[0];
-  qp.tcp.header_digest = (flags & 2) != 0;
-  qp.tcp.data_digest = (flags & 4) != 0;
-  qp.tcp.rx_pda = kPdas[(flags >> 3) & 3];
-  qp.tcp.tx_pda = kPdas[(params >> 4) & 3];
-  qp.tcp.maxr2t = 1 + ((params >> 4) & 3);
-  qp.tcp.maxh2cdata = 4096u << ((params >> 2) & 3);
-  qp.tcp.max_icd = (flags & 0x80) ? 8192 : 4096 * ((params >> 1) & 1);
-  qp.tcp.c2h_success = (params & 1) != 0;
+  TcpQpairParams tp;
+  tp.fd = fds[0];
+  tp.header_digest = (flags & 2) != 0;
+  tp.data_digest = (flags & 4) != 0;
+  tp.rx_pda = kPdas[(flags >> 3) & 3];
+  tp.tx_pda = kPdas[(params >> 4) & 3];
+  tp.maxr2t = 1 + ((params >> 4) & 3);
+  tp.maxh2cdata = 4096u << ((params >> 2) & 3);
+  tp.max_icd = (flags & 0x80) ? 8192 : 4096 * ((params >> 1) & 1);
+  tp.c2h_success = (params & 1) != 0;
+  qp.max_icd = tp.max_icd;
+  qp.connection = tcp::WrapConnection(tp);
   const bool fix = (flags & 0x20) != 0;
 
   Status s = AllocateQpair(
@@ -196,8 +199,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(s.ok());
 
   // What our queue pair sends must be valid for its peer.
-  fuzz::TxStreamChecker check(!h.controller, qp.tcp.header_digest, qp.tcp.data_digest,
-                              qp.tcp.tx_pda);
+  fuzz::TxStreamChecker check(!h.controller, tp.header_digest, tp.data_digest,
+                              tp.tx_pda);
 
   // Host role: commands in flight for the stream to answer.
   const int ncmds = in.U8() % 8;

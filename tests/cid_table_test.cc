@@ -9,7 +9,7 @@
 #include <set>
 #include <vector>
 
-#include "tcp/cid_table.h"
+#include "transport/cid_table.h"
 
 namespace nvmf::tcp {
 namespace {

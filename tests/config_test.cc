@@ -119,7 +119,7 @@ TEST(NvmetcliConfig, ErrorLeavesOutputUnchanged) {
   tc.ports.resize(2);
   tc.ports[1].addr = "10.0.0.1";
   json j = Sample();
-  j["ports"][0]["addr"]["trtype"] = "rdma";
+  j["ports"][0]["addr"]["trtype"] = "fc";
   EXPECT_FALSE(ParseNvmetcliConfig(j.dump(), &tc).ok());
   ASSERT_EQ(tc.ports.size(), 2u);
   EXPECT_EQ(tc.ports[1].addr, "10.0.0.1");
@@ -223,22 +223,28 @@ TEST(NvmetcliConfig, Ipv6) {
   EXPECT_EQ(JsonError(j), "port 1: address family fc is not supported (ipv4 or ipv6)");
 }
 
-TEST(NvmetcliConfig, OtherTransportsAreRefused) {
+TEST(NvmetcliConfig, TransportTypes) {
   json j = Sample();
   json port2 = j["ports"][0];
   port2["portid"] = 2;
   port2["addr"]["trtype"] = "rdma";
+  port2["addr"]["trsvcid"] = "4421";
   j["ports"].push_back(port2);
-  EXPECT_EQ(JsonError(j), "port 2: transport rdma is not supported");
-  j["ports"][1]["addr"]["trtype"] = "loop";
-  EXPECT_EQ(JsonError(j), "port 2: transport loop is not supported");
-  // No trtype: TCP.
-  j["ports"][1]["addr"].erase("trtype");
-  j["ports"][1]["addr"]["trsvcid"] = "4421";
   TargetConfig tc = ParseOk(j.dump());
   ASSERT_EQ(tc.ports.size(), 2u);
-  EXPECT_EQ(tc.ports[1].portid, 2);
+  EXPECT_EQ(tc.ports[0].trtype, TransportType::kTcp);
+  EXPECT_EQ(tc.ports[1].trtype, TransportType::kRdma);
   EXPECT_EQ(tc.ports[1].port, 4421);
+  j["ports"][1]["addr"]["trtype"] = "loop";
+  EXPECT_EQ(JsonError(j), "port 2: transport loop is not supported (tcp or rdma)");
+  j["ports"][1]["addr"]["trtype"] = "fc";
+  EXPECT_EQ(JsonError(j), "port 2: transport fc is not supported (tcp or rdma)");
+  // No trtype: TCP.
+  j["ports"][1]["addr"].erase("trtype");
+  tc = ParseOk(j.dump());
+  ASSERT_EQ(tc.ports.size(), 2u);
+  EXPECT_EQ(tc.ports[1].portid, 2);
+  EXPECT_EQ(tc.ports[1].trtype, TransportType::kTcp);
 }
 
 TEST(NvmetcliConfig, Trsvcid) {
@@ -780,6 +786,24 @@ TEST(NvmfTargetCli, PortInUse) {
   ExpectConfigError({"--listen", "127.0.0.1:" + std::to_string(held.port)}, "Address already in use");
 }
 
+// This machine has no RDMA device (nor, in CI, /dev/infiniband): the target says so and
+// exits, rather than crashing or listening on TCP alone.
+TEST(NvmfTargetCli, RdmaWithoutDevice) {
+  if (access("/dev/infiniband/rdma_cm", F_OK) == 0) GTEST_SKIP() << "this machine has RDMA";
+  ExpectConfigError({"--listen", "rdma:127.0.0.1:0"}, "no RDMA device");
+  ExpectConfigError({"--listen", "127.0.0.1:0", "--listen", "rdma:127.0.0.1:0"}, "no RDMA device");
+}
+
+TEST(NvmfTargetCli, ListenTransportPrefix) {
+  Daemon d({"--listen", "tcp:127.0.0.1:0"});
+  ASSERT_TRUE(d.WaitFor("\n")) << d.out() << d.err();
+  int port = PortAfter(d.out(), "127.0.0.1");
+  EXPECT_TRUE(CanConnect(AF_INET, "127.0.0.1", port));
+  d.Signal(SIGTERM);
+  EXPECT_EQ(d.Wait(), 0) << d.err();
+  ExpectConfigError({"--listen", "udp:127.0.0.1:0"}, "--listen udp:127.0.0.1:0");
+}
+
 TEST(NvmfTargetCli, BadListen) {
   ExpectConfigError({"--listen", "::1:4420"}, "--listen ::1:4420: put an IPv6 address in brackets");
   ExpectConfigError({"--listen", "127.0.0.1:http"}, "port 'http' is not a number");
@@ -809,9 +833,9 @@ TEST(NvmfTargetCli, BadConfigFile) {
   ExpectConfigError({"--config", path}, path + ": not valid JSON");
   unlink(path.c_str());
   json j = Sample();
-  j["ports"][0]["addr"]["trtype"] = "rdma";
+  j["ports"][0]["addr"]["trtype"] = "fc";
   path = WriteTemp(j.dump());
-  ExpectConfigError({"--config", path}, path + ": port 1: transport rdma is not supported");
+  ExpectConfigError({"--config", path}, path + ": port 1: transport fc is not supported");
   unlink(path.c_str());
 }
 

@@ -135,7 +135,7 @@ class Scripted {
     QpairParams qp;
     qp.qsize = 64;
     qp.admin = false;  // not known before Connect; the transport only uses it for reporting
-    qp.tcp = p;
+    qp.connection = tcp::WrapConnection(p);
     Conn* c = conn.get();
     Status s = AllocateQpair(
         loop_, TransportType::kTcp, Role::kController, qp,

@@ -47,7 +47,7 @@ class ControllerSide : public ::testing::Test {
                     [this](const TcpQpairParams& p) {
                       QpairParams qp;
                       qp.qsize = 16;
-                      qp.tcp = p;
+                      qp.connection = tcp::WrapConnection(p);
                       ASSERT_TRUE(AllocateQpair(&loop, TransportType::kTcp, Role::kController, qp,
                                                 ctrl.OnError(), ctrl.OnReceive(), &ctrl.qp)
                                       .ok());
@@ -362,7 +362,7 @@ class HostSide : public ::testing::Test {
       if (!s.ok()) return;
       QpairParams qp;
       qp.qsize = 16;
-      qp.tcp = p;
+      qp.connection = tcp::WrapConnection(p);
       ASSERT_TRUE(AllocateQpair(&loop, TransportType::kTcp, Role::kHost, qp, host.OnError(),
                                 host.OnReceive(), &host.qp)
                       .ok());

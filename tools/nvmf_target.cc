@@ -10,6 +10,7 @@
 #include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,10 +53,21 @@ int Fail(const std::string& message) {
   return kExitConfig;
 }
 
-// "ADDR:PORT", "[V6ADDR]:PORT", or an address alone (port 4420).
-bool ParseListen(const std::string& s, PortConfig* port, std::string* error) {
+// "[TRTYPE:]ADDR:PORT", "[TRTYPE:][V6ADDR]:PORT", or an address alone (port 4420);
+// TRTYPE is tcp (the default) or rdma.
+bool ParseListen(const std::string& spec, PortConfig* port, std::string* error) {
   std::string host;
   std::string svc;
+  std::string s = spec;
+  port->trtype = nvmf::TransportType::kTcp;
+  for (const char* prefix : {"tcp:", "rdma:"}) {
+    const std::string p = prefix;
+    if (s.size() >= p.size() && strncasecmp(s.c_str(), prefix, p.size()) == 0) {
+      nvmf::ParseTransportType(p.substr(0, p.size() - 1), &port->trtype);
+      s = s.substr(p.size());
+      break;
+    }
+  }
   if (!s.empty() && s[0] == '[') {
     size_t close = s.find(']');
     if (close == std::string::npos) {
@@ -180,6 +192,9 @@ std::string ReadyLine(const TargetConfig& config, const std::vector<uint16_t>& b
   for (size_t i = 0; i < config.ports.size(); i++) {
     if (i > 0) line += ", ";
     uint16_t port = i < bound.size() ? bound[i] : config.ports[i].port;
+    if (config.ports[i].trtype != nvmf::TransportType::kTcp) {
+      line += std::string(nvmf::TransportTypeName(config.ports[i].trtype)) + ":";
+    }
     line += FormatEndpoint(config.ports[i].addr, port);
   }
   size_t namespaces = 0;
@@ -263,9 +278,10 @@ int Run(int argc, char** argv) {
       "nvmf-target"};
   app.option_defaults()->always_capture_default();
   auto* listen = app.add_option("--listen", o.listen,
-                                "Address and TCP port to listen on (repeatable); [V6ADDR]:PORT "
-                                "for IPv6; port 0 picks a free one")
-                     ->type_name("ADDR:PORT")
+                                "Address and port to listen on (repeatable): [tcp:]ADDR:PORT for "
+                                "NVMe/TCP, rdma:ADDR:PORT for NVMe/RDMA; [V6ADDR]:PORT for IPv6; "
+                                "port 0 picks a free one")
+                     ->type_name("[TRTYPE:]ADDR:PORT")
                      ->default_str("127.0.0.1:4420");
   auto* nqn = app.add_option("--nqn", o.nqn, "Subsystem NQN")->type_name("NQN");
   auto* ns = app.add_option("--ns", o.namespaces,

@@ -48,6 +48,16 @@ class EventLoop {
     bool flush_pending_ = false;
   };
 
+  // Something to call once every loop turn, right after socket events: a poll-mode
+  // transport polls its completion queue here instead of arming its notification channel.
+  class Poller {
+   public:
+    virtual void Poll() = 0;
+
+   protected:
+    virtual ~Poller() = default;
+  };
+
   struct TimerId {
     Clock::time_point when{};
     uint64_t seq = 0;
@@ -69,6 +79,10 @@ class EventLoop {
   // Stops watching fd. After Remove returns, fd's callback does not run again. The fd is
   // not closed.
   void Remove(int fd);
+
+  // Polls p every turn until RemovePoller (which may be called from inside Poll).
+  void AddPoller(Poller* p);
+  void RemovePoller(Poller* p);
 
   // Runs cb once after delay. Cancel is a no-op for a timer that already fired.
   TimerId AddTimer(std::chrono::nanoseconds delay, Task cb);
@@ -125,6 +139,8 @@ class EventLoop {
   std::vector<Flushable*> flushes_;
   std::vector<Flushable*> flushing_;
   std::vector<epoll_event> events_;
+  std::vector<Poller*> pollers_;  // a removed one is nulled, then compacted after the turn
+  bool pollers_dirty_ = false;
 };
 
 }  // namespace nvmf

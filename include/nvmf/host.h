@@ -6,7 +6,7 @@
 // and the failure callback) runs there. To use several cores, make one association per
 // loop (one association per thread); an association never spans loops.
 //
-// Life cycle. Connect runs the whole set-up asynchronously: NVMe/TCP connection and
+// Life cycle. Connect runs the whole set-up asynchronously: the transport connection and
 // Fabrics Connect of the admin queue, Property Get CAP, Property Set CC.EN, polling
 // CSTS.RDY (bounded by CAP.TO), Identify Controller, Set Features Number of Queues, and
 // the connection of each I/O queue. A discovery controller (the well-known discovery NQN)
@@ -58,8 +58,11 @@ namespace nvmf::host {
 
 inline constexpr uint16_t kAdminQueueSize = 32;
 inline constexpr uint32_t kDefaultKatoMs = 5000;
+// In-capsule data the admin queue may carry (NVMe/TCP: 8 KiB, for Connect's data).
+inline constexpr uint32_t kAdminInCapsuleData = 8192;
 
 struct ConnectOptions {
+  TransportType trtype = TransportType::kTcp;
   std::string traddr = "127.0.0.1";
   uint16_t trsvcid = 4420;
   std::string subnqn;
@@ -70,7 +73,7 @@ struct ConnectOptions {
   uint32_t nr_io_queues = 1;   // asked for; the controller may grant fewer. Not for discovery.
   uint16_t queue_size = 128;   // I/O queue entries (2..65536 minus one); capped by CAP.MQES + 1
   int64_t kato_ms = -1;        // -1: kDefaultKatoMs, or 0 for a discovery controller
-  std::chrono::milliseconds connect_timeout{10000};  // each TCP connection and ICReq/ICResp
+  std::chrono::milliseconds connect_timeout{10000};  // each queue's transport set-up
   std::chrono::milliseconds admin_timeout{30000};    // per admin command
   std::chrono::milliseconds io_timeout{30000};       // per I/O command
 };
@@ -167,7 +170,7 @@ class Controller {
 
   // The connection sequence, step by step.
   void OpenQueue(uint16_t qid);
-  void OnQueueTcp(uint16_t qid, const Status& s, const TcpQpairParams& p);
+  void OnQueueTransport(uint16_t qid, const Status& s, Connection conn);
   void OnQueueConnected(uint16_t qid, const Status& s, const spec::Cqe& cqe);
   void ReadCap();
   void EnableController();

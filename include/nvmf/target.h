@@ -1,5 +1,5 @@
 // The NVMe-oF target: subsystems with namespaces and allowed hosts, served over NVMe/TCP
-// by a dynamic-controller-model controller per association, plus the discovery
+// and NVMe/RDMA (each port names its transport) by a dynamic-controller-model controller per association, plus the discovery
 // subsystem (nqn.2014-08.org.nvmexpress.discovery) listing what this target serves.
 //
 // Threads: Start() runs `threads` event loops, one thread each. Listeners accept on the
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "nvmf/status.h"
+#include "nvmf/transport.h"
 
 namespace nvmf::target {
 
@@ -40,6 +41,7 @@ struct PortConfig {
   std::string addr = "127.0.0.1";
   uint16_t port = 4420;       // 0: a free one (see Target::ports)
   std::vector<std::string> subsystems;  // NQNs exposed here; empty: all of them
+  TransportType trtype = TransportType::kTcp;
 };
 
 struct TargetConfig {
@@ -49,7 +51,7 @@ struct TargetConfig {
   bool poll = false;            // busy-poll event loops instead of sleeping
   uint16_t max_queue_size = 128;
   uint16_t max_io_queues = 8;
-  uint32_t in_capsule_data = 8192;  // I/O queue in-capsule data size (IOCCSZ)
+  uint32_t in_capsule_data = 8192;  // I/O queue in-capsule data size (IOCCSZ), every transport
   uint32_t maxh2cdata = 131072;
   uint8_t mdts = 8;             // 2^mdts * 4 KiB = 1 MiB per command
   bool c2h_success = false;     // end reads with the C2HData SUCCESS flag

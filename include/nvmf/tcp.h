@@ -1,7 +1,9 @@
-// NVMe/TCP connection set-up: the host's Connect and the controller's Listener. Both run
-// the TCP connection and the ICReq/ICResp exchange asynchronously on an EventLoop and
-// hand over a TcpQpairParams (the socket plus what was negotiated), from which
-// AllocateQpair(loop, TransportType::kTcp, ...) makes the queue pair.
+// The NVMe/TCP transport's own set-up API: the host's Connect and the controller's
+// Listener. Both run the TCP connection and the ICReq/ICResp exchange asynchronously on an
+// EventLoop and hand over a TcpQpairParams (the socket plus what was negotiated). The
+// layers above use the transport-neutral ConnectTransport/ListenTransport
+// (nvmf/transport.h), which come here for trtype tcp; tests and tools that exercise
+// NVMe/TCP itself use this header directly.
 //
 // Threads: call on the loop's thread; callbacks run there.
 #pragma once
@@ -16,7 +18,30 @@
 #include "nvmf/status.h"
 #include "nvmf/transport.h"
 
+namespace nvmf {
+
+// Parameters of an NVMe/TCP queue pair, as negotiated by ICReq/ICResp (Connect and
+// Listener below produce them).
+struct TcpQpairParams {
+  int fd = -1;                  // connected socket, handshake done; the queue pair owns it
+  bool header_digest = false;   // both directions
+  bool data_digest = false;     // both directions
+  uint32_t rx_pda = 4;          // data alignment (bytes) we asked the peer for
+  uint32_t tx_pda = 4;          // data alignment (bytes) the peer asked us for
+  uint32_t maxr2t = 1;          // outstanding R2Ts per command the host accepts (1-based)
+  uint32_t maxh2cdata = 131072; // largest H2CData payload the controller accepts
+  uint32_t max_icd = 8192;      // in-capsule data size: host, the peer's; controller, ours
+  bool c2h_success = false;     // controller: end reads with the C2HData SUCCESS flag
+};
+
+}  // namespace nvmf
+
 namespace nvmf::tcp {
+
+// Wraps negotiated parameters as the opaque Connection that AllocateQpair takes; the
+// Connection owns the socket from here on. For a host queue pair, QpairParams::max_icd
+// replaces params.max_icd.
+Connection WrapConnection(const TcpQpairParams& params);
 
 struct HostOptions {
   bool header_digest = false;  // ask for header digests

@@ -63,12 +63,18 @@
 // (nvmf/callback.h).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
 
 #include "nvmf/callback.h"
 #include "nvmf/event_loop.h"
 #include "nvmf/memdesc.h"
+#include "nvmf/spec/admin.h"
 #include "nvmf/spec/nvme.h"
 #include "nvmf/status.h"
 
@@ -80,37 +86,115 @@ class Capsule;
 enum class TransportType : uint8_t { kRdma = 1, kFc = 2, kTcp = 3 };
 enum class Role : uint8_t { kHost, kController };
 
-// Parameters of an NVMe/TCP queue pair, as negotiated by ICReq/ICResp (see nvmf/tcp.h,
-// whose Connect and Listener produce them).
-struct TcpQpairParams {
-  int fd = -1;                  // connected socket, handshake done; the queue pair owns it
-  bool header_digest = false;   // both directions
-  bool data_digest = false;     // both directions
-  uint32_t rx_pda = 4;          // data alignment (bytes) we asked the peer for
-  uint32_t tx_pda = 4;          // data alignment (bytes) the peer asked us for
-  uint32_t maxr2t = 1;          // outstanding R2Ts per command the host accepts (1-based)
-  uint32_t maxh2cdata = 131072; // largest H2CData payload the controller accepts
-  uint32_t max_icd = 8192;      // in-capsule data size: host, the peer's; controller, ours
-  bool c2h_success = false;     // controller: end reads with the C2HData SUCCESS flag
+// A transport address, as the discovery log gives it: the transport type, the address
+// (IPv4 or IPv6 literal, or a host name for the host role) and the service (port).
+struct TransportAddress {
+  TransportType trtype = TransportType::kTcp;
+  std::string traddr;
+  std::string trsvcid;
 };
+// "tcp", "rdma", "fc"; nullptr-free: unknown types read "unknown".
+const char* TransportTypeName(TransportType t);
+// Parses "tcp" or "rdma" (any case). False for anything else.
+bool ParseTransportType(std::string_view name, TransportType* out);
+
+// A connection a transport has set up and not yet made into a queue pair: an NVMe/TCP
+// socket after ICReq/ICResp, an RDMA CM identifier with its QP. Its contents belong to
+// the transport that made it (transport_internal.h); the layers above only pass it on.
+// Dropping the last reference to one that never became a queue pair closes it.
+class TransportConnection;
+using Connection = std::shared_ptr<TransportConnection>;
+TransportType ConnectionTransport(const Connection& c);
 
 struct QpairParams {
   bool admin = false;
   uint16_t qsize = 32;  // queue entries: the most commands in flight; sizes the pools
-  TcpQpairParams tcp;
+  // Host: the controller's in-capsule data size for this queue (I/O queues: IOCCSZ * 16 -
+  // 64; the admin queue: 8192). A transport without in-capsule data ignores it.
+  uint32_t max_icd = 8192;
+  Connection connection;  // from ConnectTransport or a TransportListener; required
 };
 
 using ErrorCallback = Callback<void(const Status&)>;
 using ReceiveCallback = Callback<void(Capsule*)>;
 using DataCallback = Callback<void(size_t bytes, const Status&)>;
 
-// Queue pairs.
+// ---------------------------------------------------------------- connection set-up
+//
+// Host: ConnectTransport reaches addr and runs the transport's own set-up (TCP connect and
+// ICReq/ICResp; RDMA CM address and route resolution and a connect carrying the binding's
+// private data). Exactly one callback, on the loop: OK with a Connection for AllocateQpair,
+// or why not. Every field is read by the transports it concerns and ignored by others.
+struct HostConnectParams {
+  uint16_t qid = 0;
+  uint16_t qsize = 32;          // queue entries (SQSIZE + 1)
+  bool header_digest = false;   // NVMe/TCP
+  bool data_digest = false;     // NVMe/TCP
+  std::chrono::milliseconds timeout{10000};
+};
+using ConnectCallback = std::function<void(const Status&, Connection)>;
+void ConnectTransport(EventLoop* loop, const TransportAddress& addr,
+                      const HostConnectParams& params, ConnectCallback cb);
+
+// Controller: what a transport reports about itself in Identify Controller (the values
+// for its I/O queues) and in the discovery log entry of a port it listens on.
+struct ControllerTransportValues {
+  uint32_t ioccsz = 4;      // I/O command capsule size, 16-byte units
+  uint32_t iorcsz = 1;      // I/O response capsule size, 16-byte units
+  uint16_t icdoff = 0;      // in-capsule data offset, 16-byte units
+  uint32_t sgls = 0;        // SGL support (Identify Controller SGLS)
+  uint8_t msdbd = 1;        // most SGL data block descriptors per command
+  uint64_t max_transfer = 0;  // largest transfer one command may carry (bytes)
+};
+
+struct ListenParams {
+  uint32_t max_icd = 8192;          // in-capsule data the I/O queues accept
+  uint64_t max_transfer = 1 << 20;  // largest transfer per command (MDTS)
+  uint16_t max_queue_size = 128;    // most entries a host may ask for
+  // NVMe/TCP.
+  uint32_t maxh2cdata = 131072;
+  bool c2h_success = false;
+  bool allow_header_digest = true;
+  bool allow_data_digest = true;
+  uint32_t keepalive_s = 0;  // TCP keepalive idle seconds (0: off)
+  // Limits (docs/reliability.md). Connections still in their transport handshake: past
+  // max_handshakes, new ones are refused at once. admit (optional) is asked before each
+  // new connection; false refuses it. Every limit hit is reported through log.
+  uint32_t max_handshakes = 1024;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::function<bool()> admit;
+  std::function<void(const std::string&)> log;
+};
+
+// Accepts connections on one transport address, on the loop it was made on. Each
+// connection arrives through the accept callback once the transport's set-up is done
+// (ICReq answered; RDMA CM request accepted); one whose set-up fails never does.
+// Destroying the listener stops accepting; connections already handed over live on.
+class TransportListener {
+ public:
+  using AcceptCallback = std::function<void(Connection)>;
+  virtual ~TransportListener() = default;
+  virtual TransportType trtype() const = 0;
+  virtual uint16_t port() const = 0;  // as bound (useful when asked for port 0)
+  virtual ControllerTransportValues ControllerValues() const = 0;
+  // Fills the discovery log entry's TRTYPE, ADRFAM, TREQ and TSAS for this port.
+  virtual void FillDiscoveryEntry(spec::DiscoveryLogEntry* e) const = 0;
+};
+Status ListenTransport(EventLoop* loop, const TransportAddress& addr, const ListenParams& params,
+                       TransportListener::AcceptCallback cb,
+                       std::unique_ptr<TransportListener>* out);
+
+// Queue pairs. type must be the connection's transport.
 Status AllocateQpair(EventLoop* loop, TransportType type, Role role, const QpairParams& params,
                      ErrorCallback on_error, ReceiveCallback on_receive, Qpair** out);
 void FreeQpair(Qpair* qp);
 TransportType QpairTransport(const Qpair* qp);
 Role QpairRole(const Qpair* qp);
 bool QpairIsAdmin(const Qpair* qp);
+// The peer's address ("10.0.0.1:4420"), for logs.
+std::string QpairPeerName(const Qpair* qp);
+// Controller: the values this queue pair's transport reports (see ListenParams).
+ControllerTransportValues QpairControllerValues(const Qpair* qp);
 
 // Capsules. Allocation returns nullptr when the queue pair's pool is empty (more than its
 // queue size in flight) or the queue pair has failed.
@@ -139,6 +223,8 @@ uint64_t MaxTransferSize(const Qpair* qp);
 // queued: memory passed to SendControllerData/AppendData must then stay unchanged until
 // the transfer's callback runs.
 bool QpairDigestsSentData(const Qpair* qp);
+// True when PDU headers carry digests (NVMe/TCP's HDGST as negotiated).
+bool QpairHeaderDigests(const Qpair* qp);
 
 // Controller. ValidateCommandCapsule checks the transport's view of a received command
 // (its SGL against the data that came with it) and returns a generic NVMe status code

@@ -9,7 +9,6 @@
 #include "host/queue.h"
 #include "host/util_internal.h"
 #include "nvmf/host.h"
-#include "nvmf/tcp.h"
 
 namespace nvmf::host {
 
@@ -55,9 +54,13 @@ uint32_t Controller::io_queue_count() const {
 }
 
 bool Controller::header_digest() const {
-  return !queues_.empty() && queues_[0]->header_digest();
+  return !queues_.empty() && queues_[0]->qpair() != nullptr &&
+         QpairHeaderDigests(queues_[0]->qpair());
 }
-bool Controller::data_digest() const { return !queues_.empty() && queues_[0]->data_digest(); }
+bool Controller::data_digest() const {
+  return !queues_.empty() && queues_[0]->qpair() != nullptr &&
+         QpairDigestsSentData(queues_[0]->qpair());
+}
 
 uint32_t Controller::queue_depth(uint16_t qid) const {
   return qid < queues_.size() ? queues_[qid]->depth() : 0;
@@ -122,42 +125,39 @@ void Controller::Connect(const ConnectOptions& opts, DoneCallback cb) {
 }
 
 void Controller::OpenQueue(uint16_t qid) {
-  tcp::HostOptions ho;
-  ho.header_digest = opts_.header_digest;
-  ho.data_digest = opts_.data_digest;
-  ho.timeout = opts_.connect_timeout;
+  HostConnectParams hp;
+  hp.qid = qid;
+  hp.qsize = qid == 0 ? kAdminQueueSize : io_entries_;
+  hp.header_digest = opts_.header_digest;
+  hp.data_digest = opts_.data_digest;
+  hp.timeout = opts_.connect_timeout;
+  TransportAddress addr{opts_.trtype, opts_.traddr, std::to_string(opts_.trsvcid)};
   uint64_t gen = generation_;
   std::shared_ptr<bool> alive = alive_;
-  tcp::Connect(loop_, opts_.traddr, opts_.trsvcid, ho,
-               [this, alive, gen, qid](const Status& s, const TcpQpairParams& p) {
-                 if (!*alive || !Alive(gen)) {
-                   if (s.ok() && p.fd >= 0) close(p.fd);
-                   return;
-                 }
-                 OnQueueTcp(qid, s, p);
-               });
+  ConnectTransport(loop_, addr, hp, [this, alive, gen, qid](const Status& s, Connection c) {
+    if (!*alive || !Alive(gen)) return;  // dropping c closes it
+    OnQueueTransport(qid, s, std::move(c));
+  });
 }
 
-void Controller::OnQueueTcp(uint16_t qid, const Status& s, const TcpQpairParams& p) {
-  const std::string where = "queue " + std::to_string(qid) + " (" + opts_.traddr + ":" +
+void Controller::OnQueueTransport(uint16_t qid, const Status& s, Connection conn) {
+  const std::string where = "queue " + std::to_string(qid) + " (" +
+                            TransportTypeName(opts_.trtype) + " " + opts_.traddr + ":" +
                             std::to_string(opts_.trsvcid) + ")";
   if (!s.ok()) return FinishConnect(WithContext(s, where));
   HostQueue* q = queues_[qid].get();
-  TcpQpairParams params = p;
+  uint32_t max_icd = kAdminInCapsuleData;
   uint16_t entries = kAdminQueueSize;
   std::chrono::milliseconds timeout = opts_.admin_timeout;
   if (qid > 0) {
     // The controller's I/O command capsule size, less the 64-byte SQE.
     uint64_t icd = id_->ioccsz >= 4 ? static_cast<uint64_t>(id_->ioccsz) * 16 - 64 : 0;
-    params.max_icd = static_cast<uint32_t>(std::min<uint64_t>(icd, 1u << 30));
+    max_icd = static_cast<uint32_t>(std::min<uint64_t>(icd, 1u << 30));
     entries = io_entries_;
     timeout = opts_.io_timeout;
   }
-  Status st = q->Open(loop_, params, entries, timeout);
-  if (!st.ok()) {
-    close(p.fd);
-    return FinishConnect(WithContext(st, where));
-  }
+  Status st = q->Open(loop_, std::move(conn), opts_.trtype, max_icd, entries, timeout);
+  if (!st.ok()) return FinishConnect(WithContext(st, where));
   if (qid == 0) StartScan();
   spec::ConnectSqe cs{};
   cs.opc = spec::kFabricsCommand;

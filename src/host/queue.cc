@@ -40,16 +40,17 @@ HostQueue::~HostQueue() {
   }
 }
 
-Status HostQueue::Open(EventLoop* loop, const TcpQpairParams& params, uint16_t entries,
-                       std::chrono::milliseconds timeout) {
+Status HostQueue::Open(EventLoop* loop, Connection conn, TransportType trtype, uint32_t max_icd,
+                       uint16_t entries, std::chrono::milliseconds timeout) {
   if (entries < 2) return Status::InvalidArgument("a queue needs at least 2 entries");
   QpairParams qp;
   qp.admin = qid_ == 0;
   qp.qsize = entries;
-  qp.tcp = params;
+  qp.max_icd = max_icd;
+  qp.connection = std::move(conn);
   HostQueue* self = this;
   Status s = AllocateQpair(
-      loop, TransportType::kTcp, Role::kHost, qp, [self](const Status& st) { self->OnError(st); },
+      loop, trtype, Role::kHost, qp, [self](const Status& st) { self->OnError(st); },
       [self](Capsule* c) { self->OnResponse(c); }, &qp_);
   if (!s.ok()) {
     qp_ = nullptr;
@@ -57,8 +58,6 @@ Status HostQueue::Open(EventLoop* loop, const TcpQpairParams& params, uint16_t e
   }
   depth_ = entries - 1u;
   timeout_ = timeout;
-  header_digest_ = params.header_digest;
-  data_digest_ = params.data_digest;
   cids_.Init(depth_);
   by_cid_.assign(depth_, nullptr);
   in_flight_ = 0;

@@ -96,14 +96,13 @@ class HostQueue {
   uint32_t in_flight() const { return in_flight_; }
   uint32_t waiting() const { return static_cast<uint32_t>(waiting_.size()); }
   std::chrono::milliseconds timeout() const { return timeout_; }
-  bool header_digest() const { return header_digest_; }
-  bool data_digest() const { return data_digest_; }
   spec::ConnectData& connect_data() { return connect_data_; }
 
-  // Makes the queue pair over a negotiated connection (params.fd is kept by the caller on
-  // failure). entries is the queue size the controller is told (SQSIZE + 1); at most
+  // Makes the queue pair over a connection the transport set up (closed on failure).
+  // max_icd is the controller's in-capsule data size for this queue. entries is the queue size the controller is told (SQSIZE + 1); at most
   // entries - 1 commands are in flight.
-  Status Open(EventLoop* loop, const TcpQpairParams& params, uint16_t entries,
+  Status Open(EventLoop* loop, Connection conn, TransportType trtype, uint32_t max_icd,
+              uint16_t entries,
               std::chrono::milliseconds timeout);
 
   Status Submit(const spec::Sqe& sqe, const MemDesc& mem, size_t len, bool send,
@@ -131,8 +130,6 @@ class HostQueue {
   uint32_t depth_ = 0;
   uint32_t in_flight_ = 0;
   std::chrono::milliseconds timeout_{30000};
-  bool header_digest_ = false;
-  bool data_digest_ = false;
   CidPool cids_;
   std::vector<Request*> by_cid_;  // in flight, by CID
   RequestList waiting_;

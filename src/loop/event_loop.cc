@@ -157,10 +157,28 @@ void EventLoop::RunOnce(std::chrono::milliseconds timeout) {
     }
     if (!w->dead) w->cb(events_[i].events);
   }
+  for (size_t i = 0; i < pollers_.size(); i++) {
+    if (pollers_[i] != nullptr) pollers_[i]->Poll();
+  }
+  if (pollers_dirty_) {
+    std::erase(pollers_, nullptr);
+    pollers_dirty_ = false;
+  }
   RunPosted();
   RunTimers();
   RunFlushes();
   graveyard_.clear();
+}
+
+void EventLoop::AddPoller(Poller* p) { pollers_.push_back(p); }
+
+void EventLoop::RemovePoller(Poller* p) {
+  for (auto& q : pollers_) {
+    if (q == p) {
+      q = nullptr;
+      pollers_dirty_ = true;
+    }
+  }
 }
 
 void EventLoop::RunPosted() {

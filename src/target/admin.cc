@@ -38,6 +38,13 @@ void Put128(uint8_t* field, uint64_t v) {
   std::memcpy(field, &v, 8);
 }
 
+// MDTS: the largest transfer as a power of two of 4 KiB pages (0: no limit).
+uint8_t Mdts(uint64_t max_transfer) {
+  uint8_t m = 0;
+  while (m < 31 && (4096ull << (m + 1)) <= max_transfer) m++;
+  return max_transfer < 8192 ? (max_transfer == 0 ? 0 : 1) : m;
+}
+
 }  // namespace
 
 void QueueHandler::HandleAdmin(Request* r) {
@@ -69,7 +76,8 @@ void QueueHandler::Identify(Request* r) {
       CopyPadded(id->fr, sizeof(id->fr), "0.1");
       id->rab = 6;
       id->cmic = 1 << 1;  // more than one controller may attach
-      id->mdts = sub->discovery ? 0 : tc_->config.mdts;
+      const ControllerTransportValues tv = QpairControllerValues(qp_);
+      id->mdts = sub->discovery ? 0 : Mdts(tv.max_transfer);
       id->cntlid = ctrl_->cntlid;
       id->ver = 0x00010400;
       id->oaes = sub->discovery ? 1u << 31 : 1u << 8;  // discovery log / namespace attribute notices
@@ -86,12 +94,12 @@ void QueueHandler::Identify(Request* r) {
       id->nn = sub->discovery ? 0 : kMaxNsid;
       id->oncs = 1 << 2 | 1 << 3;  // Dataset Management, Write Zeroes
       id->vwc = 1;
-      id->sgls = 1u | 1u << 2 | 1u << 20;  // SGLs, transport data blocks, offsets (in-capsule data)
+      id->sgls = tv.sgls;
       std::snprintf(id->subnqn, sizeof(id->subnqn), "%s", sub->nqn.c_str());
-      id->ioccsz = (64 + tc_->config.in_capsule_data) / 16;
-      id->iorcsz = 1;
-      id->icdoff = 0;
-      id->msdbd = 1;
+      id->ioccsz = tv.ioccsz;
+      id->iorcsz = tv.iorcsz;
+      id->icdoff = tv.icdoff;
+      id->msdbd = tv.msdbd;
       break;
     }
     case spec::kCnsNamespace: {

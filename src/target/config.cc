@@ -2,8 +2,8 @@
 // (top-level "hosts", "ports" and "subsystems") into a TargetConfig.
 //
 // What is read:
-//   ports[]       "portid" (required, 0-65535, unique), "addr": "trtype" ("tcp" only;
-//                 assumed when absent), "adrfam" ("ipv4" or "ipv6"; inferred from the
+//   ports[]       "portid" (required, 0-65535, unique), "addr": "trtype" ("tcp" or "rdma";
+//                 tcp when absent), "adrfam" ("ipv4" or "ipv6"; inferred from the
 //                 address when absent), "traddr" (required, a numeric address of that
 //                 family; an IPv6 one may carry a %scope), "trsvcid" (required, a port
 //                 number as a string or a number; "0" picks a free port), and
@@ -25,7 +25,7 @@
 // a configuration can be tried without a device.
 //
 // Errors name the place: `subsystems[1].namespaces[0]: "nsid" must be a number, not a
-// string`, `port 2: transport rdma is not supported`. On error *out is unchanged. On
+// string`, `port 2: transport fc is not supported (tcp or rdma)`. On error *out is unchanged. On
 // success only out->ports and out->subsystems are replaced; the other fields (threads,
 // queue sizes, log, ...) are left as the caller set them.
 #include <arpa/inet.h>
@@ -41,6 +41,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nvmf/target.h"
+#include "nvmf/transport.h"
 
 namespace nvmf::target {
 namespace {
@@ -272,7 +273,9 @@ Status ParsePort(const json& j, const std::string& index_where,
   std::string trtype = "tcp";
   s = GetString(*addr, "trtype", where, "addr.trtype", false, &trtype);
   if (!s.ok()) return s;
-  if (trtype != "tcp") return Bad(where, "transport " + trtype + " is not supported");
+  if (!ParseTransportType(trtype, &port->trtype)) {
+    return Bad(where, "transport " + trtype + " is not supported (tcp or rdma)");
+  }
 
   std::string adrfam;
   s = GetString(*addr, "adrfam", where, "addr.adrfam", false, &adrfam);

@@ -16,6 +16,8 @@ namespace nvmf::target {
 struct BoundPort {
   PortConfig config;
   uint16_t port = 0;  // as bound
+  ControllerTransportValues values;  // what the port's transport reports in Identify
+  spec::DiscoveryLogEntry entry{};   // the transport's fields of its discovery entries
 };
 
 struct TargetContext {

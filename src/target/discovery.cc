@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "nvmf/spec/admin.h"
-#include "nvmf/spec/tcp.h"
 
 namespace nvmf::target {
 namespace {
@@ -26,18 +25,14 @@ std::vector<uint8_t> BuildDiscoveryLog(const TargetContext& tc, const std::strin
   for (const BoundPort& bp : tc.ports) {
     for (const auto& sub : tc.subsystems) {
       if (!sub->discovery && (!Exposed(bp.config, sub->nqn) || !sub->HostAllowed(hostnqn))) continue;
-      spec::DiscoveryLogEntry e{};
-      e.trtype = static_cast<uint8_t>(3);  // TCP
-      e.adrfam = bp.config.addr.find(':') != std::string::npos ? spec::kAdrfamIpv6 : spec::kAdrfamIpv4;
+      spec::DiscoveryLogEntry e = bp.entry;  // TRTYPE, ADRFAM, TREQ, TSAS from the transport
       e.subtype = sub->discovery ? spec::kSubtypeCurrentDiscovery : spec::kSubtypeNvme;
-      e.treq = 0x2;  // secure channel not required
       e.portid = bp.config.portid;
       e.cntlid = 0xFFFF;
       e.asqsz = 32;
       CopyField(e.trsvcid, sizeof(e.trsvcid), std::to_string(bp.port), '\0');
       CopyField(e.subnqn, sizeof(e.subnqn), sub->nqn, '\0');
       CopyField(e.traddr, sizeof(e.traddr), bp.config.addr, '\0');
-      e.tsas[0] = 0;  // TCP security type: none
       entries.push_back(e);
     }
   }

@@ -1,9 +1,6 @@
 // QueueHandler: queue life cycle, Connect, properties, keep-alive and completions.
 #include "target/queue.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -20,24 +17,6 @@ constexpr uint16_t Fabrics(uint8_t sc) {
   return spec::MakeStatus(spec::kSctCommandSpecific, sc, true);
 }
 
-std::string PeerName(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
-  char host[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
-  if (ss.ss_family == AF_INET) {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &sa->sin_addr, host, sizeof(host));
-    port = ntohs(sa->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &sa->sin6_addr, host, sizeof(host));
-    port = ntohs(sa->sin6_port);
-  }
-  return std::string(host) + ":" + std::to_string(port);
-}
-
 std::string NqnField(const char* f) { return std::string(f, strnlen(f, spec::kNqnSize)); }
 
 }  // namespace
@@ -47,17 +26,18 @@ QueueHandler::~QueueHandler() {
   for (auto& r : requests_) ReleaseIoBuffer(r.get());
 }
 
-Status QueueHandler::Attach(const TcpQpairParams& params) {
-  peer_ = PeerName(params.fd);
+Status QueueHandler::Attach(Connection conn) {
   QpairParams qp;
   qp.qsize = tc_->config.max_queue_size;
-  qp.tcp = params;
+  const TransportType trtype = ConnectionTransport(conn);
+  qp.connection = std::move(conn);
   QueueHandler* self = this;
   Status s = AllocateQpair(
-      loop_, TransportType::kTcp, Role::kController, qp,
+      loop_, trtype, Role::kController, qp,
       [self](const Status& st) { self->OnError(st); }, [self](Capsule* c) { self->OnReceive(c); },
       &qp_);
   if (!s.ok()) return s;
+  peer_ = std::string(TransportTypeName(trtype)) + " " + QpairPeerName(qp_);
   // A connection costs memory and a descriptor: one that never sends Connect is closed.
   if (tc_->config.connect_timeout.count() > 0) {
     connect_timer_ = loop_->AddTimer(tc_->config.connect_timeout, [self] {

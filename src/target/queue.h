@@ -31,7 +31,7 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
       : tc_(tc), loop_(loop), pool_(pool), release_(std::move(release)) {}
   virtual ~QueueHandler();
 
-  Status Attach(const TcpQpairParams& params);
+  Status Attach(Connection conn);
   // Ends the queue (and, for an admin queue, its controller). Idempotent.
   void Close(const std::string& why);
 

@@ -12,7 +12,6 @@
 #include <set>
 #include <thread>
 
-#include "nvmf/tcp.h"
 #include "target/context.h"
 #include "target/queue.h"
 
@@ -115,24 +114,29 @@ class TargetImpl final : public Target {
     }
     // Listeners live on the first loop; they are made before its thread starts, so that
     // a port in use is reported by Start.
-    tcp::ControllerOptions opts;
-    opts.maxh2cdata = config.maxh2cdata;
-    opts.max_icd = config.in_capsule_data;
-    opts.c2h_success = config.c2h_success;
-    opts.keepalive_s = config.tcp_keepalive_s;
-    opts.log = [this](const std::string& line) { tc_.Log(line); };
-    opts.admit = [this] {
+    ListenParams lp;
+    lp.max_icd = config.in_capsule_data;
+    lp.max_transfer = tc_.MaxDataBytes();
+    lp.max_queue_size = config.max_queue_size;
+    lp.maxh2cdata = config.maxh2cdata;
+    lp.c2h_success = config.c2h_success;
+    lp.keepalive_s = config.tcp_keepalive_s;
+    lp.log = [this](const std::string& line) { tc_.Log(line); };
+    lp.admit = [this] {
       if (connections_.load() < tc_.config.max_connections) return true;
       tc_.LogLimit("connections", std::to_string(tc_.config.max_connections) +
-                                      " connections are open; a new one was closed");
+                                      " connections are open; a new one was refused");
       return false;
     };
     for (const PortConfig& p : config.ports) {
-      std::unique_ptr<tcp::Listener> l;
-      s = tcp::Listener::Listen(workers_[0]->loop.get(), p.addr, p.port, opts,
-                                [this](const TcpQpairParams& params) { Accept(params); }, &l);
+      std::unique_ptr<TransportListener> l;
+      TransportAddress addr{p.trtype, p.addr, std::to_string(p.port)};
+      s = ListenTransport(workers_[0]->loop.get(), addr, lp,
+                          [this](Connection c) { Accept(std::move(c)); }, &l);
       if (!s.ok()) return s;
-      tc_.ports.push_back(BoundPort{p, l->port()});
+      BoundPort bp{p, l->port(), l->ControllerValues(), {}};
+      l->FillDiscoveryEntry(&bp.entry);
+      tc_.ports.push_back(bp);
       listeners_.push_back(std::move(l));
     }
     for (const auto& sub : tc_.subsystems) {
@@ -202,18 +206,17 @@ class TargetImpl final : public Target {
 
  private:
   // On the first loop: hand the connection to the next loop in turn.
-  void Accept(const TcpQpairParams& params) {
+  void Accept(Connection conn) {
     Worker* w = workers_[next_++ % workers_.size()].get();
     connections_++;
-    w->loop->Post([this, w, params] {
+    w->loop->Post([this, w, conn] {
       auto q = std::make_shared<QueueHandler>(&tc_, w->loop.get(), w->buffers.get(),
                                               [this, w](QueueHandler* h) {
                                                 w->queues.erase(h);
                                                 connections_--;
                                               });
-      Status s = q->Attach(params);
+      Status s = q->Attach(conn);
       if (!s.ok()) {
-        close(params.fd);
         connections_--;
         tc_.Log("cannot serve a connection: " + s.ToString());
         return;
@@ -224,7 +227,7 @@ class TargetImpl final : public Target {
 
   TargetContext tc_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::unique_ptr<tcp::Listener>> listeners_;
+  std::vector<std::unique_ptr<TransportListener>> listeners_;
   size_t next_ = 0;
   bool stopped_ = false;
   std::atomic<uint32_t> connections_{0};  // handed to a loop and not yet released

@@ -1,6 +1,8 @@
 // TcpQpair life cycle, pools, and the transport operations of both roles.
 #include "tcp/tcp_qpair.h"
 
+#include "tcp/tcp_transport.h"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,8 +39,12 @@ void TcpCapsule::Reset(TcpQpair* qp, bool command) {
 
 Status TcpQpair::Create(EventLoop* loop, Role role, const QpairParams& params,
                         ErrorCallback on_error, ReceiveCallback on_receive, Qpair** out) {
-  if (params.tcp.fd < 0) return Status::InvalidArgument("TCP queue pair needs a connected socket");
-  auto* qp = new TcpQpair(loop, role, params, on_error, on_receive);
+  auto* conn = static_cast<TcpConnection*>(params.connection.get());
+  TcpQpairParams tp = conn->params;
+  if (tp.fd < 0) return Status::InvalidArgument("TCP queue pair needs a connected socket");
+  if (role == Role::kHost) tp.max_icd = params.max_icd;
+  auto* qp = new TcpQpair(loop, role, params, tp, on_error, on_receive);
+  qp->max_transfer_ = conn->max_transfer;
   Status s = loop->Add(qp->fd_, EPOLLIN, [qp](uint32_t ev) { qp->OnEvents(ev); });
   if (!s.ok()) {
     qp->fd_ = -1;  // the caller keeps the socket on failure
@@ -46,16 +52,17 @@ Status TcpQpair::Create(EventLoop* loop, Role role, const QpairParams& params,
     qp->Unref();
     return s;
   }
+  conn->params.fd = -1;  // the queue pair owns the socket now
   *out = qp;
   return Status::OK();
 }
 
-TcpQpair::TcpQpair(EventLoop* loop, Role role, const QpairParams& params, ErrorCallback on_error,
-                   ReceiveCallback on_receive)
+TcpQpair::TcpQpair(EventLoop* loop, Role role, const QpairParams& params,
+                   const TcpQpairParams& tp, ErrorCallback on_error, ReceiveCallback on_receive)
     : Qpair(TransportType::kTcp, role, params.admin),
       loop_(loop),
-      fd_(params.tcp.fd),
-      tcp_(params.tcp),
+      fd_(tp.fd),
+      tcp_(tp),
       qsize_(params.qsize),
       on_error_(on_error),
       on_receive_(on_receive) {
@@ -269,6 +276,12 @@ void TcpQpair::WithdrawHostData(TcpCapsule* c) {
     prev = p;
     link = &p->next;
   }
+}
+
+std::string TcpQpair::PeerName() const { return SocketPeerName(fd_); }
+
+ControllerTransportValues TcpQpair::ControllerValues() const {
+  return TcpControllerValues(tcp_.max_icd, max_transfer_);
 }
 
 uint64_t TcpQpair::MaxTransferSize() const {

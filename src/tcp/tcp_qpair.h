@@ -15,7 +15,8 @@
 #include <memory>
 #include <vector>
 
-#include "tcp/cid_table.h"
+#include "nvmf/tcp.h"
+#include "transport/cid_table.h"
 #include "tcp/pdu_codec.h"
 #include "transport/transport_internal.h"
 
@@ -106,7 +107,10 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   Status Transmit(Capsule* c) override;
   void AbortData(Capsule* c) override;
   uint64_t MaxTransferSize() const override;
+  std::string PeerName() const override;
+  ControllerTransportValues ControllerValues() const override;
   bool DigestsSentData() const override { return tcp_.data_digest; }
+  bool HeaderDigests() const override { return tcp_.header_digest; }
   uint8_t ValidateCommand(const Capsule* c) const override;
   size_t DataLength(const Capsule* c) const override;
   void ReceiveData(Capsule* c, uint32_t offset, const MemDesc& mem, size_t len,
@@ -118,8 +122,8 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   void Flush() override;
 
  private:
-  TcpQpair(EventLoop* loop, Role role, const QpairParams& params, ErrorCallback on_error,
-           ReceiveCallback on_receive);
+  TcpQpair(EventLoop* loop, Role role, const QpairParams& params, const TcpQpairParams& tp,
+           ErrorCallback on_error, ReceiveCallback on_receive);
   ~TcpQpair() override;
 
   // A reference held while one of our handlers runs.
@@ -186,6 +190,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   EventLoop* loop_;
   int fd_;
   TcpQpairParams tcp_;
+  uint64_t max_transfer_ = 0;  // controller: the listener's MDTS, for Identify
   uint16_t qsize_;
   TxConfig txcfg_;
   RxConfig rxcfg_;

@@ -1,10 +1,32 @@
-// The NVMe/TCP transport's entry in the transport registry.
+// The NVMe/TCP transport's entry in the transport registry, and the Connection its set-up
+// hands to AllocateQpair.
 #pragma once
 
+#include <unistd.h>
+
+#include "nvmf/tcp.h"
 #include "transport/transport_internal.h"
 
 namespace nvmf::tcp {
 
-Transport* BuiltinTransport();
+// A socket after ICReq/ICResp. Owns params.fd until a queue pair takes it (fd = -1).
+class TcpConnection : public TransportConnection {
+ public:
+  explicit TcpConnection(const TcpQpairParams& p)
+      : TransportConnection(TransportType::kTcp), params(p) {}
+  ~TcpConnection() override {
+    if (params.fd >= 0) close(params.fd);
+  }
+  TcpQpairParams params;
+  uint64_t max_transfer = 0;  // controller: the listener's MDTS, for Identify
+};
+
+Transport* NewTcpTransport();
+
+// Identify Controller's transport values for NVMe/TCP I/O queues.
+ControllerTransportValues TcpControllerValues(uint32_t max_icd, uint64_t max_transfer);
+
+// The peer's address of a connected socket, "addr:port".
+std::string SocketPeerName(int fd);
 
 }  // namespace nvmf::tcp

@@ -7,6 +7,18 @@
 
 namespace nvmf {
 
+// What a transport's set-up hands to its AllocateQpair. Each transport subclasses it; the
+// destructor releases whatever was not taken by a queue pair.
+class TransportConnection {
+ public:
+  explicit TransportConnection(TransportType type) : type_(type) {}
+  virtual ~TransportConnection() = default;
+  TransportType type() const { return type_; }
+
+ private:
+  TransportType type_;
+};
+
 class Capsule {
  public:
   Qpair* qpair() const { return qp_; }
@@ -50,7 +62,10 @@ class Qpair {
   virtual Status Transmit(Capsule* c) = 0;
   virtual void AbortData(Capsule* c) = 0;
   virtual uint64_t MaxTransferSize() const = 0;
+  virtual std::string PeerName() const = 0;
+  virtual ControllerTransportValues ControllerValues() const = 0;
   virtual bool DigestsSentData() const = 0;
+  virtual bool HeaderDigests() const = 0;
   virtual uint8_t ValidateCommand(const Capsule* c) const = 0;
   virtual size_t DataLength(const Capsule* c) const = 0;
   virtual void ReceiveData(Capsule* c, uint32_t offset, const MemDesc& mem, size_t len,
@@ -74,13 +89,23 @@ class Transport {
   virtual Status AllocateQpair(EventLoop* loop, Role role, const QpairParams& params,
                                ErrorCallback on_error, ReceiveCallback on_receive,
                                Qpair** out) = 0;
+  virtual void Connect(EventLoop* loop, const TransportAddress& addr,
+                       const HostConnectParams& params, ConnectCallback cb) = 0;
+  virtual Status Listen(EventLoop* loop, const TransportAddress& addr, const ListenParams& params,
+                        TransportListener::AcceptCallback cb,
+                        std::unique_ptr<TransportListener>* out) = 0;
 };
 
 // Registers a transport for a type; AllocateQpair uses the registered transport of the
 // type with the highest priority. The transport must outlive every use. Thread-safe.
 void RegisterTransport(TransportType type, int priority, Transport* t);
 void UnregisterTransport(Transport* t);
-// The built-in transports register themselves on first use of the registry.
+// The built-in transports are registered on first use of the registry.
 Transport* FindTransport(TransportType type);
+
+// The built-in transports (builtin.cc lists them): each returns its singleton, or nullptr
+// when this build leaves it out.
+Transport* BuiltinTcpTransport();
+Transport* BuiltinRdmaTransport();
 
 }  // namespace nvmf

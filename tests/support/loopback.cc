@@ -58,7 +58,7 @@ Status LoopbackPair::Open(const PairOptions& opts) {
         QpairParams qp;
         qp.qsize = opts.qsize;
         qp.admin = opts.admin;
-        qp.tcp = p;
+        qp.connection = tcp::WrapConnection(p);
         ctrl_status = AllocateQpair(&loop, TransportType::kTcp, Role::kController, qp,
                                     ctrl.OnError(),
                                     opts.ctrl_receive ? opts.ctrl_receive : ctrl.OnReceive(),
@@ -79,7 +79,8 @@ Status LoopbackPair::Open(const PairOptions& opts) {
                  QpairParams qp;
                  qp.qsize = opts.qsize;
                  qp.admin = opts.admin;
-                 qp.tcp = host_params;
+                 qp.max_icd = host_params.max_icd;
+                 qp.connection = tcp::WrapConnection(host_params);
                  host_status = AllocateQpair(&loop, TransportType::kTcp, Role::kHost, qp,
                                              host.OnError(), host.OnReceive(), &host.qp);
                });

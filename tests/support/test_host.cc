@@ -19,8 +19,8 @@ Status TestQueue::Open(uint16_t port, bool hdgst, bool ddgst, uint32_t max_icd, 
     if (!s.ok()) return;
     QpairParams qp;
     qp.qsize = qsize;
-    qp.tcp = p;
-    qp.tcp.max_icd = max_icd;
+    qp.connection = tcp::WrapConnection(p);
+    qp.max_icd = max_icd;
     st = AllocateQpair(loop_, TransportType::kTcp, Role::kHost, qp, self->ep_.OnError(),
                        self->ep_.OnReceive(), &self->ep_.qp);
   });

@@ -433,7 +433,8 @@ void OpenQueue(Conn* c, EventLoop* loop, const Options& o, bool admin, uint32_t 
   QpairParams qp;
   qp.admin = admin;
   qp.qsize = 32;
-  qp.tcp = params;
+  qp.max_icd = params.max_icd;
+  qp.connection = tcp::WrapConnection(params);
   Status as = AllocateQpair(
       loop, TransportType::kTcp, Role::kHost, qp, [c](const Status& s) { OnError(c, s); },
       [c](Capsule* cap) { OnReceive(c, cap); }, &c->qp);

@@ -13,7 +13,7 @@ namespace nvmfctl {
 namespace host = nvmf::host;
 
 void AddConnFlags(CLI::App* sub, ConnFlags* f) {
-  sub->add_option("-t,--transport", f->transport, "transport type (only tcp)")->capture_default_str();
+  sub->add_option("-t,--transport", f->transport, "transport type: tcp or rdma")->capture_default_str();
   sub->add_option("-a,--traddr", f->traddr, "controller address (IPv4, IPv6 or host name)")->required();
   sub->add_option("-s,--trsvcid", f->trsvcid, "controller port")
       ->check(CLI::Range(1, 65535))
@@ -45,14 +45,16 @@ void Fail(const std::string& what, const Status& s) { throw Failure{kExitError, 
 
 std::unique_ptr<Session> Connect(const ConnFlags& f, bool discovery, uint32_t io_queues_override,
                                  uint32_t min_queue_size) {
-  std::string t = f.transport;
-  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (t != "tcp") Usage("transport '" + f.transport + "' is not supported (only tcp)");
+  nvmf::TransportType trtype;
+  if (!nvmf::ParseTransportType(f.transport, &trtype)) {
+    Usage("transport '" + f.transport + "' is not supported (tcp or rdma)");
+  }
   if (f.traddr.empty()) Usage("--traddr is required");
   if (!discovery && f.nqn.empty()) Usage("--nqn (the subsystem NQN) is required");
 
   auto s = std::make_unique<Session>();
   host::ConnectOptions& o = s->options;
+  o.trtype = trtype;
   o.traddr = f.traddr;
   o.trsvcid = f.trsvcid;
   o.subnqn = f.nqn.empty() ? std::string(nvmf::spec::kDiscoveryNqn) : f.nqn;
@@ -78,7 +80,9 @@ std::unique_ptr<Session> Connect(const ConnFlags& f, bool discovery, uint32_t io
   s->ctrl = std::make_unique<host::SyncController>(s->loop.get());
   st = s->ctrl->Connect(o);
   if (!st.ok()) {
-    Fail(fmt::format("cannot connect to {} at {}:{}", o.subnqn, o.traddr, o.trsvcid), st);
+    Fail(fmt::format("cannot connect to {} at {} {}:{}", o.subnqn, nvmf::TransportTypeName(trtype),
+                     o.traddr, o.trsvcid),
+         st);
   }
   return s;
 }

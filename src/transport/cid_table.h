@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace nvmf::tcp {
+namespace nvmf {
 
 template <class T>
 class CidTable {
@@ -80,4 +80,4 @@ class CidTable {
   size_t count_ = 0;
 };
 
-}  // namespace nvmf::tcp
+}  // namespace nvmf
