@@ -59,15 +59,7 @@ class RdmaListener : public TransportListener {
     return RdmaControllerValues(params_.max_icd, params_.max_transfer);
   }
   void FillDiscoveryEntry(spec::DiscoveryLogEntry* e) const override {
-    e->trtype = static_cast<uint8_t>(TransportType::kRdma);
-    e->adrfam = addr_.traddr.find(':') != std::string::npos ? spec::kAdrfamIpv6 : spec::kAdrfamIpv4;
-    e->treq = 0x2;  // secure channel not required
-    RdmaTsas t{};
-    t.qptype = kQptypeConnected;
-    t.prtype = kPrtypeNotSpecified;
-    t.cms = kCmsRdmaCm;
-    static_assert(sizeof(t) == sizeof(e->tsas));
-    std::memcpy(e->tsas, &t, sizeof(t));
+    FillRdmaDiscoveryEntry(addr_.traddr, e);
   }
 
  private:

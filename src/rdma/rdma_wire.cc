@@ -70,4 +70,16 @@ spec::SglDescriptor EncodeInCapsule(uint32_t offset, uint32_t length) {
   return d;
 }
 
+void FillRdmaDiscoveryEntry(const std::string& traddr, spec::DiscoveryLogEntry* e) {
+  e->trtype = 1;  // RDMA
+  e->adrfam = traddr.find(':') != std::string::npos ? spec::kAdrfamIpv6 : spec::kAdrfamIpv4;
+  e->treq = 0x2;  // secure channel not required
+  RdmaTsas t{};
+  t.qptype = kQptypeConnected;
+  t.prtype = kPrtypeNotSpecified;
+  t.cms = kCmsRdmaCm;
+  static_assert(sizeof(t) == sizeof(e->tsas));
+  std::memcpy(e->tsas, &t, sizeof(t));
+}
+
 }  // namespace nvmf::rdma

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "nvmf/spec/admin.h"
 #include "nvmf/spec/nvme.h"
 
 namespace nvmf::rdma {
@@ -93,5 +94,10 @@ static_assert(sizeof(RdmaTsas) == 256);
 inline constexpr uint8_t kQptypeConnected = 1;
 inline constexpr uint8_t kPrtypeNotSpecified = 1;
 inline constexpr uint8_t kCmsRdmaCm = 1;
+
+// A discovery log entry's transport fields for an NVMe/RDMA port at traddr: TRTYPE rdma,
+// ADRFAM from the address, TREQ "not required", TSAS reliable connected, provider not
+// specified, RDMA CM.
+void FillRdmaDiscoveryEntry(const std::string& traddr, spec::DiscoveryLogEntry* e);
 
 }  // namespace nvmf::rdma

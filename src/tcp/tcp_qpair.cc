@@ -44,7 +44,7 @@ Status TcpQpair::Create(EventLoop* loop, Role role, const QpairParams& params,
   if (tp.fd < 0) return Status::InvalidArgument("TCP queue pair needs a connected socket");
   if (role == Role::kHost) tp.max_icd = params.max_icd;
   auto* qp = new TcpQpair(loop, role, params, tp, on_error, on_receive);
-  qp->max_transfer_ = conn->max_transfer;
+  qp->values_ = conn->has_values ? conn->values : TcpControllerValues(tp.max_icd, 0);
   Status s = loop->Add(qp->fd_, EPOLLIN, [qp](uint32_t ev) { qp->OnEvents(ev); });
   if (!s.ok()) {
     qp->fd_ = -1;  // the caller keeps the socket on failure
@@ -281,7 +281,7 @@ void TcpQpair::WithdrawHostData(TcpCapsule* c) {
 std::string TcpQpair::PeerName() const { return SocketPeerName(fd_); }
 
 ControllerTransportValues TcpQpair::ControllerValues() const {
-  return TcpControllerValues(tcp_.max_icd, max_transfer_);
+  return values_;
 }
 
 uint64_t TcpQpair::MaxTransferSize() const {

@@ -190,7 +190,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   EventLoop* loop_;
   int fd_;
   TcpQpairParams tcp_;
-  uint64_t max_transfer_ = 0;  // controller: the listener's MDTS, for Identify
+  ControllerTransportValues values_;  // controller: what the listener reports
   uint16_t qsize_;
   TxConfig txcfg_;
   RxConfig rxcfg_;

@@ -116,12 +116,14 @@ class TcpTransport : public Transport {
     opts.admit = params.admit;
     opts.log = params.log;
     opts.keepalive_s = params.keepalive_s;
-    const uint64_t max_transfer = params.max_transfer;
+    const ControllerTransportValues values =
+        TcpControllerValues(params.max_icd, params.max_transfer);
     std::unique_ptr<Listener> l;
     Status s = Listener::Listen(loop, addr.traddr, port, opts,
-                                [cb, max_transfer](const TcpQpairParams& p) {
+                                [cb, values](const TcpQpairParams& p) {
                                   auto c = std::make_shared<TcpConnection>(p);
-                                  c->max_transfer = max_transfer;
+                                  c->has_values = true;
+                                  c->values = values;
                                   cb(c);
                                 },
                                 &l);

@@ -9,6 +9,9 @@
 
 namespace nvmf::tcp {
 
+// Identify Controller's transport values for NVMe/TCP I/O queues.
+ControllerTransportValues TcpControllerValues(uint32_t max_icd, uint64_t max_transfer);
+
 // A socket after ICReq/ICResp. Owns params.fd until a queue pair takes it (fd = -1).
 class TcpConnection : public TransportConnection {
  public:
@@ -18,13 +21,13 @@ class TcpConnection : public TransportConnection {
     if (params.fd >= 0) close(params.fd);
   }
   TcpQpairParams params;
-  uint64_t max_transfer = 0;  // controller: the listener's MDTS, for Identify
+  // Controller: what the listener reports in Identify (its in-capsule data for I/O queues,
+  // which may be less than params.max_icd: every queue takes the admin queue's 8 KiB).
+  bool has_values = false;
+  ControllerTransportValues values;
 };
 
 Transport* NewTcpTransport();
-
-// Identify Controller's transport values for NVMe/TCP I/O queues.
-ControllerTransportValues TcpControllerValues(uint32_t max_icd, uint64_t max_transfer);
 
 // The peer's address of a connected socket, "addr:port".
 std::string SocketPeerName(int fd);

@@ -8,7 +8,10 @@
 #  2. nvmfctl against nvmf-target over RDMA (verify at 4 KiB, 128 KiB and 1 MiB, 1 and 4
 #     queues), and one namespace served over TCP and RDMA at once: concurrent verifies on
 #     both transports, and data written over RDMA read back over TCP;
-#  3. nvmfctl against the kernel's nvmet-rdma: discover, identify, verify (1 and 4 queues).
+#  3. failures: a host killed mid-I/O (the target serves the next one), a target killed
+#     mid-I/O (the host fails promptly, with an error), a connection over the target's
+#     limit (rejected with the binding's status, which the host reports), poll mode;
+#  4. nvmfctl against the kernel's nvmet-rdma: discover, identify, verify (1 and 4 queues).
 # Exits non-zero when anything failed.
 build=$1 size=${2:-8}
 B=$build/tools
@@ -38,7 +41,9 @@ echo "CHECK PASS nvmf-target listens on rdma:$TRADDR:4420 and tcp:$TRADDR:4422"
 discover() {
   nvme discover -t rdma -a "$TRADDR" -s 4420 | tee /run/job/discover.txt &&
     awk -v n="$nqn" '/^trtype:/{t=$2} /^subnqn:/{ if ($2 == n) print t }' /run/job/discover.txt |
-      sort | tr '\n' ' ' | grep -qx 'rdma tcp '
+      sort | tr '\n' ' ' | grep -qx 'rdma tcp ' &&
+    grep -qE 'rdma_qptype: *connected' /run/job/discover.txt &&
+    grep -qE 'rdma_cms: *rdma-cm' /run/job/discover.txt
 }
 check "kernel: nvme discover over RDMA lists $nqn on its RDMA and TCP ports" discover
 fio_job() {  # NAME fio-arguments...
@@ -90,11 +95,56 @@ cross() {
     cmp /run/job/pattern /run/job/back
 }
 check "1 MiB written over RDMA reads back over TCP" cross
-kill "$target_pid"; wait "$target_pid"
 target_log_errors() { ! grep -iE 'error|refused|cannot' /run/job/target.log; }
 check "nvmf-target logged no errors" target_log_errors
 
-# ---- 3. our host against the kernel's nvmet-rdma
+# ---- 3. failures
+vanish_host() {
+  verify rdma 4420 --bs 4k --qd 16 -i 2 --size "$(( size * 4 ))M" >/run/job/v.out 2>&1 & local v=$!
+  sleep 3
+  kill -9 "$v"; wait "$v"
+  verify rdma 4420 --bs 64k --qd 8 -i 1 && grep -c 'closed' /run/job/target.log
+}
+check "a host killed mid-I/O: the target serves the next host" vanish_host
+vanish_target() {
+  $B/nvmf-target --listen "rdma:$TRADDR:4424" --nqn "$nqn" --ns mem:64M >/run/job/t2.log 2>&1 & local t=$!
+  rdma_wait_listen 4424 30 "$t" || return 1
+  (timeout 120 $B/nvmfctl verify -t rdma -a "$TRADDR" -s 4424 -n "$nqn" --size 64M --bs 4k --qd 16 \
+     >/run/job/v.out 2>&1; echo $? >/run/job/v.rc) & local v=$!
+  sleep 3
+  kill -9 "$t"; wait "$t"
+  local start=$SECONDS
+  wait "$v"
+  local rc; rc=$(cat /run/job/v.rc)
+  cat /run/job/v.out
+  echo "nvmfctl exit $rc, $(( SECONDS - start )) s after the target died"
+  [[ $rc != 0 && $rc != 124 ]] && (( SECONDS - start < 40 ))
+}
+check "a target killed mid-I/O: the host fails with an error, promptly" vanish_target
+refused() {
+  $B/nvmf-target --listen "rdma:$TRADDR:4426" --nqn "$nqn" --ns mem:16M --max-connections 2 \
+    >/run/job/t3.log 2>&1 & local t=$!
+  rdma_wait_listen 4426 30 "$t" || return 1
+  local out rc=0
+  out=$(timeout 60 $B/nvmfctl verify -t rdma -a "$TRADDR" -s 4426 -n "$nqn" --size 1M -i 4 2>&1) || rc=$?
+  kill "$t"; wait "$t"
+  echo "$out"; cat /run/job/t3.log
+  [[ $rc != 0 ]] && grep -q 'rejected the connection: no resources' <<<"$out" &&
+    grep -q 'connection limit' /run/job/t3.log
+}
+check "a connection over the target's limit is rejected, and the host says why" refused
+polled() {
+  $B/nvmf-target --poll --listen "rdma:$TRADDR:4428" --nqn "$nqn" --ns mem:64M >/run/job/t4.log 2>&1 & local t=$!
+  rdma_wait_listen 4428 30 "$t" || return 1
+  local rc=0
+  timeout 300 $B/nvmfctl verify --poll -t rdma -a "$TRADDR" -s 4428 -n "$nqn" --size "${size}M" --bs 16k --qd 8 || rc=$?
+  kill "$t"; wait "$t"
+  return $rc
+}
+check "poll mode (target and host): verify 16k qd8" polled
+kill "$target_pid"; wait "$target_pid"
+
+# ---- 4. our host against the kernel's nvmet-rdma
 dev=$(ramdisk $(( size * 4 ))) && nvmet_export "$knqn" "$dev" "" 2 "$TRADDR" 4430 rdma &&
   rdma_wait_listen 4430 30 || { echo "CHECK FAIL nvmet-rdma export"; exit 1; }
 kdiscover() {
