@@ -7,6 +7,13 @@
 // nothing of associations, Connect, namespaces or controllers; the host and controller
 // layers above build those from it.
 //
+// Transports. NVMe/TCP and NVMe/RDMA sit behind this one API; the layers above name them
+// only by TransportType. Connection set-up is neutral too: a host reaches a transport
+// address with ConnectTransport, a controller accepts with ListenTransport, and either
+// gets an opaque Connection that AllocateQpair turns into a queue pair. The transport
+// supplies what the controller reports about it (ControllerTransportValues, the discovery
+// entry's transport fields).
+//
 // Threads. A queue pair belongs to the EventLoop it was allocated on. Every function here
 // that takes a Qpair or one of its Capsules must be called on that loop's thread, and
 // every callback of the queue pair runs there.
@@ -50,6 +57,8 @@
 //    when the data is queued, and the bytes are read again when the socket takes them.
 //    Memory another thread may write (a shared namespace) must be copied first. Without
 //    data digests, what is sent is what the memory holds when the socket takes it.
+//    (NVMe/RDMA copies sent data into registered memory during the call itself, so there
+//    the memory may change as soon as the call returns.)
 //  - Status::DataDigestError on a DataCallback, and kScTransientTransportError from
 //    ValidateCommandCapsule, mean the data was damaged on the way: the command is worth
 //    retrying (the controller completes it without Do Not Retry).
