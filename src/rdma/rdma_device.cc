@@ -31,6 +31,7 @@ Device* GetDevice(ibv_context* verbs, Status* s) {
     *s = Status::ResourceExhausted(ErrnoText(("ibv_alloc_pd " + d->name).c_str(), errno));
     return nullptr;
   }
+  d->staging = std::make_unique<StagingPool>(d->pd);
   Device* out = d.get();
   devices->emplace(verbs, std::move(d));
   return out;
@@ -58,6 +59,62 @@ Status RegisteredBuffer::Ensure(ibv_pd* pd, size_t size, int access, bool grow_p
   size_ = want;
   mr_ = mr;
   return Status::OK();
+}
+
+StagingPool::~StagingPool() {
+  for (auto& list : free_) {
+    for (RegisteredBuffer* b : list) delete b;
+  }
+}
+
+RegisteredBuffer* StagingPool::Take(size_t size, Status* s) {
+  int c = 0;
+  while (c + 1 < kClasses && (size_t{4096} << c) < size) c++;
+  const size_t bytes = size_t{4096} << c;
+  if (bytes < size) {
+    *s = Status::InvalidArgument("transfer too large for an RDMA staging buffer");
+    return nullptr;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_[c].empty()) {
+      RegisteredBuffer* b = free_[c].back();
+      free_[c].pop_back();
+      retained_ -= b->size();
+      return b;
+    }
+  }
+  auto* b = new (std::nothrow) RegisteredBuffer;
+  if (b == nullptr) {
+    *s = Status::ResourceExhausted("out of memory for an RDMA staging buffer");
+    return nullptr;
+  }
+  *s = b->Ensure(pd_, bytes, IBV_ACCESS_LOCAL_WRITE);
+  if (!s->ok()) {
+    delete b;
+    return nullptr;
+  }
+  return b;
+}
+
+void StagingPool::Give(RegisteredBuffer* b) {
+  if (b == nullptr) return;
+  int c = 0;
+  while (c + 1 < kClasses && (size_t{4096} << c) < b->size()) c++;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (retained_ + b->size() <= kRetainBytes) {
+      free_[c].push_back(b);
+      retained_ += b->size();
+      return;
+    }
+  }
+  delete b;  // over what we keep: deregistered and freed
+}
+
+size_t StagingPool::retained() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return retained_;
 }
 
 void RegisteredBuffer::Release() {

@@ -15,17 +15,48 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "nvmf/status.h"
 
 namespace nvmf::rdma {
+
+class RegisteredBuffer;
+
+// Registered buffers for the controller's transfers (RDMA READ's destination, RDMA WRITE's
+// source), shared by every queue pair on a device and every thread: taken when a command's
+// transfer starts and given back when it ends, so the memory follows the transfers in
+// flight, which the target bounds (it moves data only while it holds an I/O buffer of the
+// same size, docs/reliability.md). Of what is given back, at most kRetainBytes stays
+// registered for reuse; the rest is freed. Sizes are powers of two from 4 KiB.
+class StagingPool {
+ public:
+  static constexpr size_t kRetainBytes = 64u << 20;
+  explicit StagingPool(ibv_pd* pd) : pd_(pd) {}
+  ~StagingPool();
+  // A buffer of at least size bytes, or nullptr with *s set (out of memory or of
+  // registrable memory).
+  RegisteredBuffer* Take(size_t size, Status* s);
+  void Give(RegisteredBuffer* b);
+  size_t retained() const;
+
+ private:
+  static constexpr int kClasses = 20;  // 4 KiB .. 2 GiB
+  ibv_pd* pd_;
+  mutable std::mutex mu_;
+  std::vector<RegisteredBuffer*> free_[kClasses];
+  size_t retained_ = 0;
+};
 
 struct Device {
   ibv_context* verbs = nullptr;
   ibv_pd* pd = nullptr;
   ibv_device_attr attr{};
   std::string name;
+  std::unique_ptr<StagingPool> staging;
 };
 
 // The device behind a verbs context (thread-safe); nullptr with *s set when the protection

@@ -172,6 +172,7 @@ RdmaQpair::RdmaQpair(EventLoop* loop, Role role, const QpairParams& params, Rdma
       loop_(loop),
       res_(std::move(conn->res)),
       qp_(res_->id->qp),
+      staging_(res_->dev->staging.get()),
       qsize_(role == Role::kController ? conn->entries : params.qsize),
       max_icd_(role == Role::kController ? conn->max_icd : (params.admin ? 0 : params.max_icd)),
       max_transfer_(conn->max_transfer),
@@ -276,7 +277,10 @@ void RdmaQpair::Teardown() {
         wr_refs++;
         d.wr.wr_id = 0;
       }
+      d.active = false;
     }
+    c.ops_active = 0;
+    ReleaseTransferBuffer(&c);  // the QP is gone: nothing reaches the buffer any more
     // Releasing may delete this queue pair only from the last Unref, which the caller's
     // reference (or Hold) prevents here.
     for (int i = 0; i < wr_refs; i++) UnrefCapsule(&c);
@@ -354,6 +358,7 @@ void RdmaQpair::UnrefCapsule(RdmaCapsule* c) {
     cids_.Remove(c->sqe().cid);
     c->in_table = false;
   }
+  ReleaseTransferBuffer(c);
   RdmaCapsule** list = c->pool_command ? &free_commands_ : &free_responses_;
   c->next_free = *list;
   *list = c;
@@ -774,19 +779,16 @@ void RdmaQpair::ReceiveData(Capsule* cap, uint32_t offset, const MemDesc& mem, s
   if (len == 0) return on_done(0, Status::OK());
   DataOp* d = FreeDataOp(c);
   if (d == nullptr) return on_done(0, Status::ResourceExhausted("too many transfers at once"));
-  if (c->ops_active == 0) {
-    Status s = c->staging.Ensure(res_->dev->pd, k.length, IBV_ACCESS_LOCAL_WRITE);
-    if (!s.ok()) return on_done(0, s);
-  } else if (c->staging.size() < k.length) {
-    return on_done(0, Status::ResourceExhausted("staging buffer in use"));
-  }
+  Status s;
+  RegisteredBuffer* buf = TransferBuffer(c, k.length, &s);
+  if (buf == nullptr) return on_done(0, s);
   d->active = true;
   d->mem = mem;
   d->offset = offset;
   d->len = static_cast<uint32_t>(len);
   d->cb = on_done;
   d->op.kind = Op::kRead;
-  d->sge = {reinterpret_cast<uint64_t>(c->staging.data() + offset), d->len, c->staging.lkey()};
+  d->sge = {reinterpret_cast<uint64_t>(buf->data() + offset), d->len, buf->lkey()};
   d->wr = {};
   d->wr.wr_id = reinterpret_cast<uint64_t>(&d->op);
   d->wr.sg_list = &d->sge;
@@ -812,22 +814,18 @@ uint16_t RdmaQpair::SendData(Capsule* cap, uint32_t offset, const MemDesc& mem, 
   }
   DataOp* d = FreeDataOp(c);
   if (d == nullptr) return Generic(spec::kScInternalError);
-  if (c->ops_active == 0) {
-    if (!c->staging.Ensure(res_->dev->pd, k.length, IBV_ACCESS_LOCAL_WRITE).ok()) {
-      return Generic(spec::kScInternalError, false);
-    }
-  } else if (c->staging.size() < k.length) {
-    return Generic(spec::kScInternalError, false);
-  }
+  Status s;
+  RegisteredBuffer* buf = TransferBuffer(c, k.length, &s);
+  if (buf == nullptr) return Generic(spec::kScInternalError, false);
   // Copied now: the caller's memory may change as soon as this returns.
-  mem.CopyOut(0, c->staging.data() + offset, len);
+  mem.CopyOut(0, buf->data() + offset, len);
   d->active = true;
   d->mem = MemDesc();
   d->offset = offset;
   d->len = static_cast<uint32_t>(len);
   d->cb = on_sent;
   d->op.kind = Op::kWrite;
-  d->sge = {reinterpret_cast<uint64_t>(c->staging.data() + offset), d->len, c->staging.lkey()};
+  d->sge = {reinterpret_cast<uint64_t>(buf->data() + offset), d->len, buf->lkey()};
   d->wr = {};
   d->wr.wr_id = reinterpret_cast<uint64_t>(&d->op);
   d->wr.sg_list = &d->sge;
@@ -849,10 +847,30 @@ void RdmaQpair::FinishDataOp(RdmaCapsule* c, DataOp* d, const Status& s) {
   DataCallback cb = d->cb;
   d->cb = nullptr;
   if (d->op.kind == Op::kRead && s.ok() && cb) {
-    d->mem.CopyIn(0, c->staging.data() + d->offset, d->len);
+    d->mem.CopyIn(0, c->xfer->data() + d->offset, d->len);
   }
   d->mem = MemDesc();
+  // Given back before the callback, which may start the command's next transfer.
+  if (c->ops_active == 0) ReleaseTransferBuffer(c);
   if (cb) cb(s.ok() ? d->len : 0, s);
+}
+
+RegisteredBuffer* RdmaQpair::TransferBuffer(RdmaCapsule* c, size_t need, Status* s) {
+  if (c->xfer != nullptr && c->xfer->size() >= need) return c->xfer;
+  if (c->ops_active > 0) {
+    *s = Status::InvalidArgument("transfer larger than the one in progress");
+    return nullptr;
+  }
+  ReleaseTransferBuffer(c);
+  c->xfer = res_->dev->staging->Take(need, s);
+  return c->xfer;
+}
+
+void RdmaQpair::ReleaseTransferBuffer(RdmaCapsule* c) {
+  if (c->xfer == nullptr) return;
+  // dev outlives every queue pair; res_ may already be gone (teardown).
+  staging_->Give(c->xfer);
+  c->xfer = nullptr;
 }
 
 }  // namespace nvmf::rdma

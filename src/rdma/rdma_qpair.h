@@ -11,8 +11,9 @@
 //  - Host memory is described by a keyed SGL over a per-command staging buffer that was
 //    registered once and is reused: the host copies write data into it before the SEND and
 //    read data out of it when the response arrives. The controller moves data with RDMA
-//    READ (writes) and RDMA WRITE (reads) through its own per-command staging buffer,
-//    then sends the response; the send queue's order puts the data before the response.
+//    READ (writes) and RDMA WRITE (reads) through a registered buffer it takes from the
+//    device's StagingPool for the transfer and gives back when the transfer ends, then
+//    sends the response; the send queue's order puts the data before the response.
 //    Small writes on I/O queues go in the capsule (offset SGL).
 //  - Work requests are queued during a loop turn and posted in one ibv_post_send and one
 //    ibv_post_recv at its end (EventLoop::Flushable). In wait mode the completion channel's
@@ -22,7 +23,9 @@
 // filled the caller's memory completed successfully; data handed to SendControllerData or
 // AppendData is copied when the call is made, so the caller's memory may change at once
 // (QpairDigestsSentData is false). Nothing is allocated per I/O: capsules, work requests,
-// staging and in-capsule buffers are pooled, made on first use and kept.
+// the host's staging and the controller's in-capsule buffers are pooled, made on first use
+// and kept; the controller's transfer buffers come from the device's StagingPool and go
+// back to it, so what a queue holds follows its transfers in flight.
 #pragma once
 
 #include <infiniband/verbs.h>
@@ -121,8 +124,11 @@ class RdmaCapsule : public Capsule {
   Op send_op;
   ibv_send_wr send_wr{};
   ibv_sge send_sge{};
-  // Data staging: host, the keyed SGL's memory; controller, RDMA READ/WRITE's local side.
+  // Host: the keyed SGL's memory, registered once and kept with the capsule.
   RegisteredBuffer staging;
+  // Controller: RDMA READ/WRITE's local side, from the device's StagingPool while a
+  // transfer runs.
+  RegisteredBuffer* xfer = nullptr;
   DataOp ops[kDataOps];
   int ops_active = 0;
   // Controller: in-capsule data, copied out of the receive buffer.
@@ -185,6 +191,9 @@ class RdmaQpair : public Qpair, private EventLoop::Flushable, private EventLoop:
   void FinishDataOp(RdmaCapsule* c, DataOp* d, const Status& s);
   void FinishHostData(RdmaCapsule* c, const Status& s, size_t bytes);
   DataOp* FreeDataOp(RdmaCapsule* c);
+  // Controller: the capsule's transfer buffer, at least need bytes (nullptr: *s says why).
+  RegisteredBuffer* TransferBuffer(RdmaCapsule* c, size_t need, Status* s);
+  void ReleaseTransferBuffer(RdmaCapsule* c);
   bool Idle() const;
 
   void FinishDrain();
@@ -195,6 +204,7 @@ class RdmaQpair : public Qpair, private EventLoop::Flushable, private EventLoop:
   EventLoop* loop_;
   std::unique_ptr<QueueResources> res_;
   ibv_qp* qp_ = nullptr;
+  StagingPool* staging_;  // the device's; outlives the queue pair
   uint16_t qsize_;
   uint32_t max_icd_;        // host: the peer's (0 on the admin queue); controller: ours
   uint64_t max_transfer_;
