@@ -30,6 +30,11 @@ Status ResolveSockaddr(const TransportAddress& addr, bool passive, sockaddr_stor
 
 namespace {
 
+// IB CM reject reasons (InfiniBand Architecture, REJ message) that rdma_cm reports as
+// the event's status.
+constexpr int kCmRejectInvalidServiceId = 8;
+constexpr int kCmRejectConsumer = 28;
+
 class Connector {
  public:
   Connector(EventLoop* loop, const TransportAddress& addr, const HostConnectParams& params,
@@ -100,15 +105,17 @@ class Connector {
         return Finish(Status::OK());
       }
       case RDMA_CM_EVENT_REJECTED: {
+        // status is the CM's reject reason: 28 (consumer defined) carries the binding's
+        // private data; 8 (invalid service ID) means nobody listens there.
         std::string why;
-        if (plen >= sizeof(CmReject)) {
-          CmReject rej;
-          std::memcpy(&rej, pdata, sizeof(rej));
+        CmReject rej{};
+        if (plen >= sizeof(CmReject)) std::memcpy(&rej, pdata, sizeof(rej));
+        if (status == kCmRejectConsumer && plen >= sizeof(CmReject) && rej.sts != 0) {
           why = "the controller rejected the connection: " + RejectStatusName(rej.sts);
-        } else if (status == 8) {  // IB CM: invalid service ID, nobody listens there
+        } else if (status == kCmRejectInvalidServiceId) {
           why = "nothing listens for NVMe/RDMA at " + Where();
         } else {
-          why = "connection rejected (reason " + std::to_string(status) + ")";
+          why = "connection rejected (CM reason " + std::to_string(status) + ")";
         }
         return Finish(Status::IoError(why));
       }

@@ -100,7 +100,7 @@ check "nvmf-target logged no errors" target_log_errors
 
 # ---- 3. failures
 vanish_host() {
-  verify rdma 4420 --bs 4k --qd 16 -i 2 --size "$(( size * 4 ))M" >/run/job/v.out 2>&1 & local v=$!
+  verify rdma 4420 --bs 4k --qd 16 -i 2 --size "$(( size * 8 ))M" >/run/job/v.out 2>&1 & local v=$!
   sleep 3
   kill -9 "$v"; wait "$v"
   verify rdma 4420 --bs 64k --qd 8 -i 1 && grep -c 'closed' /run/job/target.log
@@ -133,6 +133,13 @@ refused() {
     grep -q 'connection limit' /run/job/t3.log
 }
 check "a connection over the target's limit is rejected, and the host says why" refused
+nolistener() {
+  local out rc=0
+  out=$(timeout 60 $B/nvmfctl identify -t rdma -a "$TRADDR" -s 4499 -n "$nqn" 2>&1) || rc=$?
+  echo "$out"
+  [[ $rc != 0 ]] && grep -q 'nothing listens for NVMe/RDMA' <<<"$out"
+}
+check "a port nobody listens on: the host says so" nolistener
 polled() {
   $B/nvmf-target --poll --listen "rdma:$TRADDR:4428" --nqn "$nqn" --ns mem:64M >/run/job/t4.log 2>&1 & local t=$!
   rdma_wait_listen 4428 30 "$t" || return 1
@@ -142,7 +149,12 @@ polled() {
   return $rc
 }
 check "poll mode (target and host): verify 16k qd8" polled
-kill "$target_pid"; wait "$target_pid"
+stopped() {
+  kill "$target_pid"; local rc=0; wait "$target_pid" || rc=$?
+  cat /run/job/t2.log /run/job/t3.log /run/job/t4.log >>/run/job/target.log
+  ! grep -E 'Sanitizer|runtime error' /run/job/target.log && [[ $rc == 0 ]]
+}
+check "nvmf-target stops cleanly: exit 0, no sanitizer report from any target" stopped
 
 # ---- 4. our host against the kernel's nvmet-rdma
 dev=$(ramdisk $(( size * 4 ))) && nvmet_export "$knqn" "$dev" "" 2 "$TRADDR" 4430 rdma &&
