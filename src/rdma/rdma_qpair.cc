@@ -101,9 +101,16 @@ Status QueueResources::Create(uint32_t recvs, uint32_t recv_bytes, uint32_t send
   qa.cap.max_send_sge = 1;
   qa.cap.max_recv_sge = 1;
   qa.sq_sig_all = 0;
+  // Capsules without data fit inline (a 64-byte SQE, a 16-byte CQE): they skip the DMA
+  // read of the send buffer. A device that takes no inline data gets a QP without.
+  qa.cap.max_inline_data = kInlineWanted;
   if (rdma_create_qp(cm_id, dev->pd, &qa) != 0) {
-    return Status::ResourceExhausted(ErrnoText("rdma_create_qp", errno));
+    qa.cap.max_inline_data = 0;
+    if (rdma_create_qp(cm_id, dev->pd, &qa) != 0) {
+      return Status::ResourceExhausted(ErrnoText("rdma_create_qp", errno));
+    }
   }
+  max_inline = qa.cap.max_inline_data;
   s = recv_buf.Ensure(dev->pd, static_cast<size_t>(recv_count) * recv_size, IBV_ACCESS_LOCAL_WRITE,
                       false);
   if (!s.ok()) return s;
@@ -694,6 +701,7 @@ Status RdmaQpair::Transmit(Capsule* cap) {
   c->send_wr.num_sge = 1;
   c->send_wr.opcode = IBV_WR_SEND;
   c->send_wr.send_flags = IBV_SEND_SIGNALED;
+  if (c->send_sge.length <= res_->max_inline) c->send_wr.send_flags |= IBV_SEND_INLINE;
   c->refs++;  // the work request's
   QueueSend(&c->send_wr);
   return Status::OK();

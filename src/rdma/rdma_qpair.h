@@ -57,6 +57,8 @@ struct QueueResources {
   uint32_t recv_count = 0;   // receive buffers, all posted
   uint32_t recv_size = 0;    // bytes each
   uint32_t send_depth = 0;   // send queue work requests
+  uint32_t max_inline = 0;   // bytes a SEND may carry inline, as the QP was made
+  static constexpr uint32_t kInlineWanted = 64;
   RegisteredBuffer recv_buf;
 
   QueueResources() = default;

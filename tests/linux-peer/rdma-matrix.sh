@@ -78,6 +78,12 @@ verify() {  # TRANSPORT PORT ARGS...
 check "nvmfctl over RDMA: verify 4k qd16, 1 queue" verify rdma 4420 --bs 4k --qd 16 -i 1
 check "nvmfctl over RDMA: verify 128k qd8, 4 queues" verify rdma 4420 --bs 128k --qd 8 -i 4
 check "nvmfctl over RDMA: verify 1m qd4, 4 queues" verify rdma 4420 --bs 1m --qd 4 -i 4
+others() {  # list, perf: every nvmfctl subcommand works over RDMA
+  $B/nvmfctl list -t rdma -a "$TRADDR" -s 4420 -n "$nqn" | tee /dev/stderr | grep -qE '^1 ' &&
+    timeout 60 $B/nvmfctl perf -t rdma -a "$TRADDR" -s 4420 -n "$nqn" --rw randrw --bs 4k --qd 8 \
+      --time 2 | tee /dev/stderr | grep -qE 'total +[1-9][0-9]* IOPS'
+}
+check "nvmfctl list and perf over RDMA" others
 both() {
   verify rdma 4420 --bs 64k --qd 8 -i 2 --start 0 >/run/job/v-rdma.out 2>&1 & local a=$!
   verify tcp 4422 --bs 64k --qd 8 -i 2 --start "$(( size * 2 ))M" >/run/job/v-tcp.out 2>&1 & local b=$!
