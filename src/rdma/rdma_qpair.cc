@@ -134,15 +134,7 @@ Status QueueResources::Create(uint32_t recvs, uint32_t recv_bytes, uint32_t send
 // ---------------------------------------------------------------- life cycle
 
 void RdmaCapsule::Reset(RdmaQpair* qp, bool command) {
-  qp_ = qp;
-  is_command_ = command;
-  sqhd_valid_ = true;
-  std::memset(&sqe_, 0, sizeof(sqe_));
-  std::memset(&cqe_, 0, sizeof(cqe_));
-  data_ = MemDesc();
-  data_len_ = 0;
-  data_send_ = false;
-  data_done_ = nullptr;
+  ResetBase(qp, command);
   refs = 1;
   in_use = true;
   in_table = data_pending = aborted = false;
@@ -790,18 +782,23 @@ void RdmaQpair::ReceiveData(Capsule* cap, uint32_t offset, const MemDesc& mem, s
   Status s;
   RegisteredBuffer* buf = TransferBuffer(c, k.length, &s);
   if (buf == nullptr) return on_done(0, s);
-  d->active = true;
   d->mem = mem;
+  QueueDataOp(c, d, Op::kRead, buf, k, offset, static_cast<uint32_t>(len), on_done);
+}
+
+void RdmaQpair::QueueDataOp(RdmaCapsule* c, DataOp* d, Op::Kind kind, RegisteredBuffer* buf,
+                            const KeyedSgl& k, uint32_t offset, uint32_t len, DataCallback cb) {
+  d->active = true;
   d->offset = offset;
-  d->len = static_cast<uint32_t>(len);
-  d->cb = on_done;
-  d->op.kind = Op::kRead;
-  d->sge = {reinterpret_cast<uint64_t>(buf->data() + offset), d->len, buf->lkey()};
+  d->len = len;
+  d->cb = cb;
+  d->op.kind = kind;
+  d->sge = {reinterpret_cast<uint64_t>(buf->data() + offset), len, buf->lkey()};
   d->wr = {};
   d->wr.wr_id = reinterpret_cast<uint64_t>(&d->op);
   d->wr.sg_list = &d->sge;
   d->wr.num_sge = 1;
-  d->wr.opcode = IBV_WR_RDMA_READ;
+  d->wr.opcode = kind == Op::kRead ? IBV_WR_RDMA_READ : IBV_WR_RDMA_WRITE;
   d->wr.send_flags = IBV_SEND_SIGNALED;
   d->wr.wr.rdma.remote_addr = k.address + offset;
   d->wr.wr.rdma.rkey = k.key;
@@ -827,24 +824,8 @@ uint16_t RdmaQpair::SendData(Capsule* cap, uint32_t offset, const MemDesc& mem, 
   if (buf == nullptr) return Generic(spec::kScInternalError, false);
   // Copied now: the caller's memory may change as soon as this returns.
   mem.CopyOut(0, buf->data() + offset, len);
-  d->active = true;
   d->mem = MemDesc();
-  d->offset = offset;
-  d->len = static_cast<uint32_t>(len);
-  d->cb = on_sent;
-  d->op.kind = Op::kWrite;
-  d->sge = {reinterpret_cast<uint64_t>(buf->data() + offset), d->len, buf->lkey()};
-  d->wr = {};
-  d->wr.wr_id = reinterpret_cast<uint64_t>(&d->op);
-  d->wr.sg_list = &d->sge;
-  d->wr.num_sge = 1;
-  d->wr.opcode = IBV_WR_RDMA_WRITE;
-  d->wr.send_flags = IBV_SEND_SIGNALED;
-  d->wr.wr.rdma.remote_addr = k.address + offset;
-  d->wr.wr.rdma.rkey = k.key;
-  c->ops_active++;
-  c->refs++;
-  QueueSend(&d->wr);
+  QueueDataOp(c, d, Op::kWrite, buf, k, offset, static_cast<uint32_t>(len), on_sent);
   return offset + len == k.length ? spec::kStatusSuccess : kSendMore;
 }
 

@@ -193,6 +193,10 @@ class RdmaQpair : public Qpair, private EventLoop::Flushable, private EventLoop:
   void FinishDataOp(RdmaCapsule* c, DataOp* d, const Status& s);
   void FinishHostData(RdmaCapsule* c, const Status& s, size_t bytes);
   DataOp* FreeDataOp(RdmaCapsule* c);
+  // Queues one RDMA READ or WRITE of len bytes between buf + offset and the host's keyed
+  // memory at the same offset.
+  void QueueDataOp(RdmaCapsule* c, DataOp* d, Op::Kind kind, RegisteredBuffer* buf,
+                   const KeyedSgl& k, uint32_t offset, uint32_t len, DataCallback cb);
   // Controller: the capsule's transfer buffer, at least need bytes (nullptr: *s says why).
   RegisteredBuffer* TransferBuffer(RdmaCapsule* c, size_t need, Status* s);
   void ReleaseTransferBuffer(RdmaCapsule* c);

@@ -17,15 +17,7 @@ constexpr size_t kTransferChunk = 32;
 }  // namespace
 
 void TcpCapsule::Reset(TcpQpair* qp, bool command) {
-  qp_ = qp;
-  is_command_ = command;
-  sqhd_valid_ = true;
-  std::memset(&sqe_, 0, sizeof(sqe_));
-  std::memset(&cqe_, 0, sizeof(cqe_));
-  data_ = MemDesc();
-  data_len_ = 0;
-  data_send_ = false;
-  data_done_ = nullptr;
+  ResetBase(qp, command);
   refs = 1;
   in_table = false;
   data_pending = aborted = icd = digest_error = false;

@@ -30,6 +30,18 @@ class Capsule {
  protected:
   Capsule() = default;
   ~Capsule() = default;
+  // Clears what this class holds, for a capsule handed out again by qp.
+  void ResetBase(Qpair* qp, bool command) {
+    qp_ = qp;
+    is_command_ = command;
+    sqhd_valid_ = true;
+    sqe_ = {};
+    cqe_ = {};
+    data_ = MemDesc();
+    data_len_ = 0;
+    data_send_ = false;
+    data_done_ = nullptr;
+  }
 
   // Set by the transport when it hands the capsule out.
   Qpair* qp_ = nullptr;
