@@ -52,16 +52,26 @@ class Connector {
     s = ResolveSockaddr(addr_, false, &dst);
     if (!s.ok()) return Finish(s);
     Connector* self = this;
-    s = loop_->Add(res_->channel->fd, EPOLLIN, [self](uint32_t) { self->OnEvents(); });
+    s = loop_->Add(res_->channel->fd, EPOLLIN, [self](uint32_t) {
+      self->OnEvents();
+      self->DeleteIfDone();
+    });
     if (!s.ok()) return Finish(s);
     watching_ = true;
     timer_ = loop_->AddTimer(params_.timeout, [self] {
       self->timer_ = {};
       self->Finish(Status::TimedOut("NVMe/RDMA connection to " + self->Where() + " timed out"));
+      self->DeleteIfDone();
     });
     if (rdma_resolve_addr(res_->id, nullptr, reinterpret_cast<sockaddr*>(&dst), TimeoutMs()) != 0) {
       return Finish(Status::IoError(ErrnoText(("rdma_resolve_addr " + Where()).c_str(), errno)));
     }
+  }
+
+  // Every entry point (Start, events, the timer) ends with this: the Connector goes once
+  // its callback ran.
+  void DeleteIfDone() {
+    if (done_) delete this;
   }
 
  private:
@@ -171,11 +181,7 @@ class Connector {
     }
     res_.reset();  // on failure: destroys the QP, identifier and channel
     ConnectCallback cb = std::move(cb_);
-    Status st = s;
-    // Destroyed after this turn: Finish may run inside OnEvents.
-    Connector* self = this;
-    loop_->Post([self] { delete self; });
-    cb(st, out);
+    cb(s, out);
   }
 
   EventLoop* loop_;
@@ -199,7 +205,10 @@ void Connect(EventLoop* loop, const TransportAddress& addr, const HostConnectPar
   }
   auto* c = new Connector(loop, addr, params, std::move(cb));
   // Started from the loop so that the callback never runs inside Connect.
-  loop->Post([c] { c->Start(); });
+  loop->Post([c] {
+    c->Start();
+    c->DeleteIfDone();
+  });
 }
 
 }  // namespace nvmf::rdma
