@@ -304,7 +304,10 @@ void RdmaQpair::Free() {
       draining_ = true;
       refs_++;  // the drain's, dropped by FinishDrain
       RdmaQpair* self = this;
-      loop_->AddTimer(kDrainTime, [self] { self->FinishDrain(); });
+      drain_timer_ = loop_->AddTimer(kDrainTime, [self] {
+        self->drain_timer_ = {};
+        self->FinishDrain();
+      });
     }
   }
   if (!draining_) Teardown();
@@ -315,6 +318,8 @@ void RdmaQpair::FinishDrain() {
   if (!draining_) return;
   Hold hold(this);
   draining_ = false;
+  if (drain_timer_) loop_->CancelTimer(drain_timer_);
+  drain_timer_ = {};
   Teardown();
   refs_--;
 }
@@ -742,6 +747,8 @@ uint8_t RdmaQpair::ValidateCommand(const Capsule* cap) const {
   }
   if (c->icd_len > 0) return spec::kScDataSglLengthInvalid;  // data the SGL does not name
   if (!IsKeyed(sgl)) return spec::kScSglDescriptorTypeInvalid;
+  // Transfer buffers are sized from this length: never more than the largest transfer.
+  if (DecodeKeyed(sgl).length > max_transfer_) return spec::kScDataSglLengthInvalid;
   return spec::kScSuccess;
 }
 

@@ -221,7 +221,8 @@ class RdmaQpair : public Qpair, private EventLoop::Flushable, private EventLoop:
   bool dead_ = false;
   bool freed_ = false;
   bool polling_ = false;
-  bool draining_ = false;  // freed, waiting for the last sends before the QP goes
+  bool draining_ = false;
+  EventLoop::TimerId drain_timer_;  // freed, waiting for the last sends before the QP goes
   static constexpr std::chrono::milliseconds kDrainTime{200};
 
   std::vector<RdmaCapsule> capsules_;
