@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "nvmf/spec/nvme.h"
+#include "nvmf/tcp.h"
 #include "nvmf/transport.h"
 #include "support.h"
 
