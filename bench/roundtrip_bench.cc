@@ -13,6 +13,12 @@
 //    needs no cross-thread hand-off per command). Both loops poll. Everything for a queue
 //    pair runs on its loop's thread: the controller side is set up and torn down through
 //    EventLoop::Post. With two cores this is one core per side.
+//  - "2loops-1core/...": the same two threads pinned to ONE core: what happens when a
+//    polling loop shares its core (two targets, or a target and its host, on one CPU). A
+//    loop that spun without yielding would hold the core for a whole time slice per turn.
+//
+// The mode suffix is the EventLoop::Mode of both loops: wait, poll or adaptive (the
+// default of nvmf-target and nvmfctl).
 //
 // Each iteration is one completed command. At queue depth 1 an iteration is one round
 // trip (command, data, response); at queue depth 32 the driver keeps 32 commands in
@@ -20,6 +26,9 @@
 // completion, so time per iteration is 1/IOPS. Counters: IOPS (a rate), us_per_io (wall
 // time per completed command), bytes_per_second (payload).
 #include <benchmark/benchmark.h>
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -231,11 +240,22 @@ class Driver {
 // thread); the controller loop runs on a std::thread started here.
 class ThreadedPair {
  public:
-  ThreadedPair(EventLoop::Mode mode, EchoController* echo)
+  // cpu >= 0 pins the controller thread to that CPU.
+  ThreadedPair(EventLoop::Mode mode, EchoController* echo, int cpu = -1)
       : host_loop(mode), echo_(echo), ctrl_loop_(mode) {
     // The loop object is built here; Run() makes ctrl_thread_ its owner before anything
     // else touches it, and from then on only Post and Stop are called from outside.
-    ctrl_thread_ = std::thread([this] { ctrl_loop_.Run(); });
+    ctrl_thread_ = std::thread([this, cpu] {
+      if (cpu >= 0) PinTo(cpu);
+      ctrl_loop_.Run();
+    });
+  }
+
+  static void PinTo(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   }
 
   ~ThreadedPair() {
@@ -333,6 +353,7 @@ struct Shape {
   bool digests;
   EventLoop::Mode mode;
   bool two_loops;
+  bool one_core = false;  // both threads on CPU 0
 };
 
 PairOptions OptionsFor(const Shape& shape, EchoController* echo) {
@@ -399,7 +420,14 @@ void RunShape(benchmark::State& state, Shape shape) {
     return;
   }
   // Two threads. echo is used by the controller thread until ~ThreadedPair joins it.
-  ThreadedPair pair(shape.mode, &echo);
+  cpu_set_t saved;
+  pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
+  if (shape.one_core) ThreadedPair::PinTo(0);
+  struct Restore {
+    cpu_set_t* set;
+    ~Restore() { pthread_setaffinity_np(pthread_self(), sizeof(*set), set); }
+  } restore{&saved};
+  ThreadedPair pair(shape.mode, &echo, shape.one_core ? 0 : -1);
   Status s = pair.Open(opts);
   if (!s.ok()) {
     state.SkipWithError(("open: " + s.ToString()).c_str());
@@ -432,8 +460,18 @@ void RegisterAll() {
   Register("1loop/read_4k_qd32/wait", {kRd, 4096, 32, false, M::kWait, false});
   Register("1loop/read_4k_qd32/poll", {kRd, 4096, 32, false, M::kPoll, false});
   // The deployment shape: one thread (core) per side, polling.
-  Register("2loops/read_4k_qd1/poll", {kRd, 4096, 1, false, M::kPoll, true});
-  Register("2loops/read_4k_qd32/poll", {kRd, 4096, 32, false, M::kPoll, true});
+  for (M m : {M::kPoll, M::kAdaptive, M::kWait}) {
+    const std::string mode = LoopModeName(m);
+    Register("2loops/read_4k_qd1/" + mode, {kRd, 4096, 1, false, m, true});
+    Register("2loops/read_4k_qd32/" + mode, {kRd, 4096, 32, false, m, true});
+    Register("2loops/write_4k_qd32/" + mode, {kWr, 4096, 32, false, m, true});
+  }
+  // Two loops sharing one core.
+  for (M m : {M::kPoll, M::kAdaptive}) {
+    const std::string mode = LoopModeName(m);
+    Register("2loops-1core/read_4k_qd1/" + mode, {kRd, 4096, 1, false, m, true, true});
+    Register("2loops-1core/read_4k_qd32/" + mode, {kRd, 4096, 32, false, m, true, true});
+  }
 }
 
 }  // namespace

@@ -68,6 +68,73 @@ TEST(EventLoop, ConstructsInWaitOrPollMode) {
   EXPECT_LT(Clock::now() - t0, 1000ms);
 }
 
+// Adaptive mode: a turn that found work makes the following turns poll for
+// spin_window(); an idle loop past the window sleeps; poll mode never sleeps, wait mode
+// always does. sleeps() counts turns that blocked in epoll_wait.
+TEST(EventLoop, AdaptiveModeSpinsAfterWorkAndSleepsWhenIdle) {
+  EventLoop loop(EventLoop::Mode::kAdaptive);
+  EXPECT_EQ(loop.mode(), EventLoop::Mode::kAdaptive);
+  loop.set_spin_window(std::chrono::microseconds(2'000'000));  // longer than the test
+  SocketPair sp;
+  Hits h;
+  ASSERT_TRUE(loop.Add(sp.fd[0], EPOLLIN, Count(&h)).ok());
+  // Never had work: the first turn sleeps (for its whole timeout, nothing is ready).
+  loop.RunOnce(1ms);
+  EXPECT_EQ(loop.sleeps(), 1u);
+  sp.Send();
+  loop.RunOnce(1000ms);
+  EXPECT_EQ(h.n, 1);
+  EXPECT_EQ(loop.sleeps(), 2u) << "it slept before the byte arrived: not yet busy";
+  sp.Drain();
+  // Within the window after work: turns poll, so a long timeout returns at once.
+  auto t0 = Clock::now();
+  for (int i = 0; i < 100; i++) loop.RunOnce(1000ms);
+  EXPECT_EQ(loop.sleeps(), 2u) << "an adaptive loop slept right after work";
+  EXPECT_LT(Clock::now() - t0, 1000ms);
+  // A zero window: it behaves as wait mode and sleeps once idle.
+  loop.set_spin_window(std::chrono::microseconds(0));
+  loop.RunOnce(1ms);
+  EXPECT_EQ(loop.sleeps(), 3u) << "an idle adaptive loop past its window did not sleep";
+}
+
+TEST(EventLoop, AdaptiveModeKeepsPollingWhileWorkArrives) {
+  EventLoop loop(EventLoop::Mode::kAdaptive);
+  loop.set_spin_window(std::chrono::microseconds(2'000'000));
+  int posted = 0;
+  loop.Post([&] { posted++; });
+  loop.RunOnce(1000ms);  // the wake eventfd and the task are work
+  EXPECT_EQ(posted, 1);
+  const uint64_t before = loop.sleeps();
+  for (int i = 0; i < 50; i++) {
+    loop.Post([&] { posted++; });
+    loop.RunOnce(1000ms);
+  }
+  EXPECT_EQ(posted, 51);
+  EXPECT_EQ(loop.sleeps(), before);
+}
+
+TEST(EventLoop, PollModeNeverSleepsAndWaitModeAlwaysDoes) {
+  EventLoop poll(EventLoop::Mode::kPoll);
+  EventLoop wait(EventLoop::Mode::kWait);
+  for (int i = 0; i < 5; i++) {
+    poll.RunOnce(1ms);
+    wait.RunOnce(1ms);
+  }
+  EXPECT_EQ(poll.sleeps(), 0u);
+  EXPECT_EQ(wait.sleeps(), 5u);
+}
+
+TEST(EventLoop, ModeNames) {
+  for (auto m : {EventLoop::Mode::kWait, EventLoop::Mode::kPoll, EventLoop::Mode::kAdaptive}) {
+    EventLoop::Mode back = EventLoop::Mode::kWait;
+    ASSERT_TRUE(ParseLoopMode(LoopModeName(m), &back));
+    EXPECT_EQ(back, m);
+  }
+  EventLoop::Mode out = EventLoop::Mode::kPoll;
+  EXPECT_FALSE(ParseLoopMode("busy", &out));
+  EXPECT_EQ(out, EventLoop::Mode::kPoll);
+}
+
 TEST(EventLoop, FdReadiness) {
   EventLoop loop;
   SocketPair sp;

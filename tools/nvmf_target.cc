@@ -257,6 +257,7 @@ struct Options {
   std::string config_file;
   int threads = 1;
   bool poll = false;
+  std::string mode = "adaptive";
   uint32_t queue_size = 128;
   uint32_t io_queues = 8;
   uint32_t in_capsule = 8192;
@@ -300,7 +301,11 @@ int Run(int argc, char** argv) {
                                 "--allow-host)")
                      ->type_name("FILE");
   app.add_option("--threads", o.threads, "Event loop threads")->check(CLI::Range(1, 64));
-  app.add_flag("--poll", o.poll, "Busy-poll the event loops (lowest latency, full cores)");
+  auto* mode = app.add_option("--mode", o.mode,
+                              "How event loops wait: adaptive (poll while busy, sleep when idle), "
+                              "poll (never sleep: full cores), wait (always sleep)")
+                  ->check(CLI::IsMember({"adaptive", "poll", "wait"}));
+  app.add_flag("--poll", o.poll, "Same as --mode poll")->excludes(mode);
   app.add_option("--queue-size", o.queue_size, "Largest queue size a host may ask for")
       ->check(CLI::Range(2u, 65535u));
   app.add_option("--io-queues", o.io_queues, "Most I/O queues per controller")
@@ -363,7 +368,8 @@ int Run(int argc, char** argv) {
     *out = v;
   }
   tc.threads = o.threads;
-  tc.poll = o.poll;
+  if (o.poll) o.mode = "poll";
+  nvmf::ParseLoopMode(o.mode, &tc.mode);  // checked by the flag's validator
   tc.max_queue_size = static_cast<uint16_t>(o.queue_size);
   tc.max_io_queues = static_cast<uint16_t>(o.io_queues);
   if (o.in_capsule % 16 != 0) {

@@ -4,11 +4,23 @@
 // Threading: every method but Post() and Stop() must be called on the loop's own thread
 // (the thread that calls Run or RunOnce). Every callback runs on that thread.
 //
-// A loop turn: wait for readiness (sleeping in wait mode, not at all in poll mode),
-// dispatch socket events, run posted tasks, fire due timers, then call the end-of-turn
+// A loop turn: wait for readiness, dispatch socket events, run posted tasks, fire due timers, then call the end-of-turn
 // flush of every Flushable that asked for one. Queue pairs queue their PDUs during a turn
 // and write them with one gathered system call in that flush, so that a burst of
 // commands costs one writev, not one per PDU.
+//
+// Modes: how a turn waits for readiness.
+//  - kWait: sleeps in epoll_wait until something is ready. Least CPU; each wake-up costs
+//    the scheduler's latency (a QD1 round trip roughly doubles).
+//  - kPoll: never sleeps; a turn that found nothing yields the core (sched_yield), so
+//    that two loops sharing one core take turns instead of each spinning out its time
+//    slice. One full core per loop, always.
+//  - kAdaptive (the default): polls as kPoll while there is work, and for spin_window()
+//    after the last turn that found any; then sleeps as kWait until something is ready.
+//    A loaded loop never sleeps, an idle one costs nothing, and a QD1 round trip that
+//    comes back within the window is taken without a wake-up.
+// A turn "found work" when epoll reported an fd or the wake eventfd, a Poller said so,
+// or a posted task ran.
 #pragma once
 
 #include <sys/epoll.h>
@@ -20,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -30,7 +43,7 @@ namespace nvmf {
 
 class EventLoop {
  public:
-  enum class Mode { kWait, kPoll };
+  enum class Mode { kWait, kPoll, kAdaptive };
   using Clock = std::chrono::steady_clock;
   using IoCallback = Callback<void(uint32_t epoll_events)>;
   using Task = Callback<void()>;
@@ -52,7 +65,8 @@ class EventLoop {
   // transport polls its completion queue here instead of arming its notification channel.
   class Poller {
    public:
-    virtual void Poll() = 0;
+    // Returns whether it found work (a completion); adaptive mode keeps spinning then.
+    virtual bool Poll() = 0;
 
    protected:
     virtual ~Poller() = default;
@@ -64,6 +78,9 @@ class EventLoop {
     explicit operator bool() const { return seq != 0; }
   };
 
+  // How long an adaptive loop keeps polling after its last busy turn.
+  static constexpr std::chrono::microseconds kDefaultSpinWindow{200};
+
   explicit EventLoop(Mode mode = Mode::kWait);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
@@ -71,6 +88,12 @@ class EventLoop {
 
   Mode mode() const { return mode_; }
   bool ok() const { return epfd_ >= 0; }
+  // Adaptive mode only; zero makes it behave as kWait.
+  void set_spin_window(std::chrono::microseconds w) { spin_window_ = w; }
+  std::chrono::microseconds spin_window() const { return spin_window_; }
+  // Turns that slept in epoll_wait with a non-zero timeout, since construction. For tests
+  // and benchmarks that check what a mode does.
+  uint64_t sleeps() const { return sleeps_; }
 
   // Watches fd for events (EPOLLIN, EPOLLOUT; edge-triggered is not used). The callback
   // may call Modify or Remove on any fd, including its own.
@@ -120,11 +143,15 @@ class EventLoop {
   };
 
   int NextTimeoutMs(std::chrono::milliseconds cap) const;
-  void RunPosted();
+  bool Spinning() const;
+  bool RunPosted();
   void RunTimers();
   void RunFlushes();
 
   Mode mode_;
+  std::chrono::microseconds spin_window_ = kDefaultSpinWindow;
+  Clock::time_point last_work_{};  // the end of the last turn that found work
+  uint64_t sleeps_ = 0;
   int epfd_ = -1;
   int wakefd_ = -1;  // eventfd that wakes a sleeping loop for Post and Stop
   std::thread::id owner_;
@@ -142,5 +169,9 @@ class EventLoop {
   std::vector<Poller*> pollers_;  // a removed one is nulled, then compacted after the turn
   bool pollers_dirty_ = false;
 };
+
+// "wait", "poll", "adaptive" <-> Mode, for flags and logs.
+const char* LoopModeName(EventLoop::Mode m);
+bool ParseLoopMode(const std::string& text, EventLoop::Mode* out);
 
 }  // namespace nvmf

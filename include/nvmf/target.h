@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "nvmf/event_loop.h"
 #include "nvmf/status.h"
 #include "nvmf/transport.h"
 
@@ -48,7 +49,9 @@ struct TargetConfig {
   std::vector<PortConfig> ports;
   std::vector<SubsystemConfig> subsystems;
   int threads = 1;
-  bool poll = false;            // busy-poll event loops instead of sleeping
+  // How the event loops wait (nvmf/event_loop.h): adaptive polls while there is work and
+  // sleeps when idle; poll never sleeps; wait always sleeps.
+  EventLoop::Mode mode = EventLoop::Mode::kAdaptive;
   uint16_t max_queue_size = 128;
   uint16_t max_io_queues = 8;
   uint32_t in_capsule_data = 8192;  // I/O queue in-capsule data size (IOCCSZ), every transport

@@ -1,5 +1,6 @@
 #include "nvmf/event_loop.h"
 
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -128,8 +129,20 @@ bool EventLoop::RunUntil(const std::function<bool()>& pred, std::chrono::millise
   return true;
 }
 
+bool EventLoop::Spinning() const {
+  switch (mode_) {
+    case Mode::kPoll:
+      return true;
+    case Mode::kWait:
+      return false;
+    case Mode::kAdaptive:
+      return Clock::now() - last_work_ < spin_window_;
+  }
+  return false;
+}
+
 int EventLoop::NextTimeoutMs(std::chrono::milliseconds cap) const {
-  if (mode_ == Mode::kPoll || !flushes_.empty()) return 0;
+  if (!flushes_.empty() || Spinning()) return 0;
   {
     std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(posted_mu_));
     if (!posted_.empty()) return 0;
@@ -145,8 +158,10 @@ int EventLoop::NextTimeoutMs(std::chrono::milliseconds cap) const {
 
 void EventLoop::RunOnce(std::chrono::milliseconds timeout) {
   RunFlushes();  // work queued outside a turn (before the first RunOnce) goes out first
-  int n = epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()),
-                     NextTimeoutMs(timeout));
+  const int wait_ms = NextTimeoutMs(timeout);
+  if (wait_ms > 0) sleeps_++;
+  int n = epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), wait_ms);
+  bool work = n > 0;
   for (int i = 0; i < n; i++) {
     auto* w = static_cast<Watch*>(events_[i].data.ptr);
     if (w == nullptr) {
@@ -158,16 +173,24 @@ void EventLoop::RunOnce(std::chrono::milliseconds timeout) {
     if (!w->dead) w->cb(events_[i].events);
   }
   for (size_t i = 0; i < pollers_.size(); i++) {
-    if (pollers_[i] != nullptr) pollers_[i]->Poll();
+    if (pollers_[i] != nullptr && pollers_[i]->Poll()) work = true;
   }
   if (pollers_dirty_) {
     std::erase(pollers_, nullptr);
     pollers_dirty_ = false;
   }
-  RunPosted();
+  if (RunPosted()) work = true;
   RunTimers();
   RunFlushes();
   graveyard_.clear();
+  if (mode_ == Mode::kWait) return;
+  if (work) {
+    if (mode_ == Mode::kAdaptive) last_work_ = Clock::now();
+  } else if (wait_ms == 0) {
+    // An empty spinning turn: let another thread that shares this core run (a peer loop
+    // that would answer us). Cheap when nothing else is runnable here.
+    sched_yield();
+  }
 }
 
 void EventLoop::AddPoller(Poller* p) { pollers_.push_back(p); }
@@ -181,14 +204,15 @@ void EventLoop::RemovePoller(Poller* p) {
   }
 }
 
-void EventLoop::RunPosted() {
+bool EventLoop::RunPosted() {
   {
     std::lock_guard<std::mutex> lock(posted_mu_);
-    if (posted_.empty()) return;
+    if (posted_.empty()) return false;
     running_.swap(posted_);
   }
   for (auto& fn : running_) fn();
   running_.clear();
+  return true;
 }
 
 void EventLoop::RunTimers() {
@@ -212,6 +236,28 @@ void EventLoop::RunFlushes() {
     }
     flushing_.clear();
   }
+}
+
+const char* LoopModeName(EventLoop::Mode m) {
+  switch (m) {
+    case EventLoop::Mode::kWait:
+      return "wait";
+    case EventLoop::Mode::kPoll:
+      return "poll";
+    case EventLoop::Mode::kAdaptive:
+      return "adaptive";
+  }
+  return "?";
+}
+
+bool ParseLoopMode(const std::string& text, EventLoop::Mode* out) {
+  for (auto m : {EventLoop::Mode::kWait, EventLoop::Mode::kPoll, EventLoop::Mode::kAdaptive}) {
+    if (text == LoopModeName(m)) {
+      *out = m;
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace nvmf

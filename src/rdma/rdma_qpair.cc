@@ -479,10 +479,11 @@ void RdmaQpair::OnCompChannel() {
   }
 }
 
-void RdmaQpair::Poll() {
+bool RdmaQpair::Poll() {
   Hold hold(this);
-  while (PollCq() > 0) {
-  }
+  bool found = false;
+  while (PollCq() > 0) found = true;
+  return found;
 }
 
 int RdmaQpair::PollCq() {

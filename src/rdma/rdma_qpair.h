@@ -181,7 +181,7 @@ class RdmaQpair : public Qpair, private EventLoop::Flushable, private EventLoop:
 
   // Completions and CM events.
   void OnCompChannel();
-  void Poll() override;
+  bool Poll() override;
   int PollCq();
   void OnCompletion(const ibv_wc& wc);
   void OnRecv(uint32_t slot, uint32_t len);

@@ -105,10 +105,9 @@ class TargetImpl final : public Target {
         }
       }
     }
-    const auto mode = config.poll ? EventLoop::Mode::kPoll : EventLoop::Mode::kWait;
     for (int i = 0; i < config.threads; i++) {
       auto w = std::make_unique<Worker>();
-      w->loop = std::make_unique<EventLoop>(mode);
+      w->loop = std::make_unique<EventLoop>(config.mode);
       w->buffers = std::make_unique<BufferPool>(per_loop);
       workers_.push_back(std::move(w));
     }

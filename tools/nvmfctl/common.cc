@@ -36,7 +36,12 @@ void AddConnFlags(CLI::App* sub, ConnFlags* f) {
       ->check(CLI::Range(0.001, 3600.0))
       ->capture_default_str();
   sub->add_flag("--json", f->json, "JSON output");
-  sub->add_flag("--poll", f->poll, "busy-poll the event loop instead of sleeping in epoll");
+  auto* mode = sub->add_option("--mode", f->mode,
+                               "how the event loop waits: adaptive (poll while busy, sleep when "
+                               "idle), poll (never sleep), wait (always sleep)")
+                   ->check(CLI::IsMember({"adaptive", "poll", "wait"}))
+                   ->capture_default_str();
+  sub->add_flag("--poll", f->poll, "same as --mode poll")->excludes(mode);
 }
 
 void Usage(const std::string& message) { throw Failure{kExitUsage, message}; }
@@ -74,8 +79,9 @@ std::unique_ptr<Session> Connect(const ConnFlags& f, bool discovery, uint32_t io
   o.admin_timeout = o.io_timeout = timeout;
   o.connect_timeout = std::max(timeout, std::chrono::milliseconds(10000));
 
-  s->loop = std::make_unique<nvmf::EventLoop>(f.poll ? nvmf::EventLoop::Mode::kPoll
-                                                     : nvmf::EventLoop::Mode::kWait);
+  auto mode = nvmf::EventLoop::Mode::kAdaptive;
+  nvmf::ParseLoopMode(f.poll ? "poll" : f.mode, &mode);  // checked by the flag's validator
+  s->loop = std::make_unique<nvmf::EventLoop>(mode);
   if (!s->loop->ok()) Fail("cannot create an event loop");
   s->ctrl = std::make_unique<host::SyncController>(s->loop.get());
   st = s->ctrl->Connect(o);

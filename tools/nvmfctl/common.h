@@ -39,6 +39,7 @@ struct ConnFlags {
   double timeout = 30;          // seconds, per command
   bool json = false;
   bool poll = false;
+  std::string mode = "adaptive";
 };
 
 void AddConnFlags(CLI::App* sub, ConnFlags* f);

@@ -27,7 +27,9 @@ struct PerfFlags {
   std::string bs = "4k";
   uint32_t qd = 32;
   double time = 10;
+  double warmup = 0;    // seconds run before measuring, not counted
   uint32_t queues = 0;  // 0: -i
+  uint32_t associations = 1;  // controllers, each with the queues, on the one event loop
   uint32_t nsid = 1;
   std::string size;     // default: the whole namespace
 };
@@ -36,6 +38,7 @@ struct Job;
 
 struct Slot {
   Job* job;
+  host::Controller* ctrl;
   uint8_t* buf;
   uint16_t qid;
   bool read;
@@ -89,8 +92,8 @@ struct Job {
     host::CommandCallback cb = [self, s](const Status& st, const spec::Cqe&) { self->Done(s, st); };
     s->t0 = Clock::now();
     nvmf::MemDesc mem = nvmf::MemDesc::Buffer(s->buf, len);
-    Status st = read ? ctrl->Read(s->qid, nsid, lba, io_blocks, mem, len, cb)
-                     : ctrl->Write(s->qid, nsid, lba, io_blocks, mem, len, cb);
+    Status st = read ? s->ctrl->Read(s->qid, nsid, lba, io_blocks, mem, len, cb)
+                     : s->ctrl->Write(s->qid, nsid, lba, io_blocks, mem, len, cb);
     if (!st.ok()) {
       Error(st);
       return;
@@ -117,6 +120,14 @@ struct Job {
     side.bytes += static_cast<uint64_t>(io_blocks) * lba_size;
     side.lat.Record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - s->t0).count()));
     if (!stopping && now < deadline) Issue(s);
+  }
+
+  // The end of the warm-up: what came before is not counted.
+  void StartMeasuring() {
+    reads = Side{};
+    writes = Side{};
+    last_ios = last_bytes = 0;
+    started = Clock::now();
   }
 
   void Progress() {
@@ -202,9 +213,22 @@ int RunPerf(const PerfFlags& f) {
   if (got_queues < queues && !f.conn.json) {
     std::fprintf(stderr, "nvmfctl: the controller granted %u of %u I/O queues\n", got_queues, queues);
   }
+  // More associations (controllers) of the same host on the same loop: the many-connection
+  // shape of a gateway. Each gets as many I/O queues as the first.
+  std::vector<std::unique_ptr<host::SyncController>> more;
+  std::vector<host::Controller*> ctrls{&ctrl};
+  for (uint32_t a = 1; a < f.associations; a++) {
+    auto c = std::make_unique<host::SyncController>(session->loop.get());
+    host::ConnectOptions o = session->options;
+    o.nr_io_queues = got_queues;
+    Status st = c->Connect(o);
+    if (!st.ok()) Fail(fmt::format("association {} of {}", a + 1, f.associations), st);
+    ctrls.push_back(&c->async());
+    more.push_back(std::move(c));
+  }
 
   // Buffers for every slot, filled once (writes send whatever is there).
-  const size_t nslots = static_cast<size_t>(f.qd) * got_queues;
+  const size_t nslots = static_cast<size_t>(f.qd) * got_queues * ctrls.size();
   std::unique_ptr<uint8_t, decltype(&std::free)> mem(
       static_cast<uint8_t*>(std::aligned_alloc(4096, nslots * ((bs + 4095) / 4096 * 4096))), &std::free);
   if (!mem) Fail("cannot allocate the I/O buffers");
@@ -216,7 +240,8 @@ int RunPerf(const PerfFlags& f) {
   job.rng ^= std::random_device{}();
   std::vector<Slot> slots(nslots);
   for (size_t i = 0; i < nslots; i++) {
-    slots[i] = Slot{&job, mem.get() + i * stride, static_cast<uint16_t>(1 + i % got_queues), true, {}};
+    slots[i] = Slot{&job, ctrls[(i / got_queues) % ctrls.size()], mem.get() + i * stride,
+                    static_cast<uint16_t>(1 + i % got_queues), true, {}};
   }
   if (!f.conn.json) {
     std::fprintf(stderr, "perf: %s, bs %s, qd %u x %u queue%s, %.1f s, namespace %u, range %s%s%s%s\n",
@@ -225,9 +250,12 @@ int RunPerf(const PerfFlags& f) {
                  read_pct > 0 && read_pct < 100 ? fmt::format(", {}% reads", read_pct).c_str() : "",
                  ctrl.header_digest() ? ", header digest" : "", ctrl.data_digest() ? ", data digest" : "");
   }
+  auto secs_of = [](double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
   job.started = Clock::now();
-  job.deadline = job.started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(f.time));
+  job.deadline = job.started + secs_of(f.warmup + f.time);
   Job* jp = &job;
+  nvmf::EventLoop::TimerId warmup_timer;
+  if (f.warmup > 0) warmup_timer = job.loop->AddTimer(secs_of(f.warmup), [jp] { jp->StartMeasuring(); });
   if (!f.conn.json) job.progress = job.loop->AddTimer(std::chrono::seconds(1), [jp] { jp->Progress(); });
   for (Slot& s : slots) job.Issue(&s);
   // Run until the time is up and every command is back. The controller times commands out
@@ -236,12 +264,13 @@ int RunPerf(const PerfFlags& f) {
   while (job.outstanding > 0) {
     const uint64_t before = job.completed;
     if (!job.loop->RunUntil([jp, before] { return jp->outstanding == 0 || jp->completed != before; }, stall)) {
-      ctrl.Close();
+      for (host::Controller* c : ctrls) c->Close();
       if (job.first_error.ok()) job.first_error = Status::TimedOut("no progress");
     }
   }
   const double secs = std::chrono::duration<double>(Clock::now() - job.started).count();
   job.loop->CancelTimer(job.progress);
+  job.loop->CancelTimer(warmup_timer);
 
   Side total;
   total.ios = job.reads.ios + job.writes.ios;
@@ -253,6 +282,7 @@ int RunPerf(const PerfFlags& f) {
               {"bs", bs},
               {"qd", f.qd},
               {"queues", got_queues},
+              {"associations", ctrls.size()},
               {"nsid", f.nsid},
               {"range_bytes", range},
               {"header_digest", ctrl.header_digest()},
@@ -293,7 +323,14 @@ void RegisterPerf(CLI::App& app, Runner* run) {
       ->check(CLI::Range(1, 65534))
       ->capture_default_str();
   sub->add_option("--time", f->time, "seconds to run")->capture_default_str();
+  sub->add_option("--warmup", f->warmup, "seconds to run first without counting (as spdk_nvme_perf -a)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   sub->add_option("--queues", f->queues, "I/O queues to use (default: -i)")->check(CLI::Range(1, 1024));
+  sub->add_option("--associations", f->associations,
+                  "controllers to open, each with the I/O queues, all on one event loop")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   sub->add_option("--ns,--namespace-id", f->nsid, "namespace ID")->capture_default_str();
   sub->add_option("--size", f->size, "byte range of the namespace to use (default: all of it)");
   sub->callback([f, run] { *run = [f] { return RunPerf(*f); }; });
