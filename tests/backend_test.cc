@@ -7,7 +7,9 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -181,14 +183,32 @@ TEST(BackendSpec, ErrorMessages) {
   EXPECT_NE(OpenError("mem:abc").message().find("mem:abc"), std::string::npos);
 }
 
+bool OnTmpfs(const std::string& dir) {
+  struct statfs fs {};
+  return statfs(dir.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
+
+// A directory on a disk file system: a file on tmpfs is served as memory (a mapping), not
+// through the file engines these tests are about.
+std::string DiskDir() {
+  char cwd[4096];
+  const std::string here = getcwd(cwd, sizeof(cwd)) != nullptr ? cwd : "/tmp";
+  for (const std::string& d : {here, std::string("/var/tmp"), std::string("/tmp")}) {
+    if (!OnTmpfs(d) && access(d.c_str(), W_OK) == 0) return d;
+  }
+  return here;
+}
+
 // A temporary file, removed at the end of the test.
 struct TempFile {
   std::string path;
-  explicit TempFile(off_t size) {
-    char name[] = "/tmp/nvmf_backend_XXXXXX";
-    int fd = mkstemp(name);
+  explicit TempFile(off_t size, const std::string& dir = DiskDir()) {
+    std::string tmpl = dir + "/nvmf_backend_XXXXXX";
+    std::vector<char> name(tmpl.begin(), tmpl.end());
+    name.push_back('\0');
+    int fd = mkstemp(name.data());
     EXPECT_GE(fd, 0);
-    path = name;
+    path = name.data();
     EXPECT_EQ(ftruncate(fd, size), 0);
     close(fd);
   }
@@ -225,6 +245,54 @@ TEST(BackendSpec, OpensFileKeepingItsSize) {
   struct stat st;
   ASSERT_EQ(stat(f.path.c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 3 << 20);
+}
+
+// A file on tmpfs is served through a shared mapping: what the backend writes is in the
+// file, what is written to the file the backend reads, and the file is allocated in full
+// (so that no later write meets a hole a full tmpfs cannot fill).
+TEST(BackendSpec, FileOnTmpfsIsServedAsMappedMemory) {
+  if (!OnTmpfs("/dev/shm")) GTEST_SKIP() << "no tmpfs at /dev/shm";
+  TempFile f(1 << 20, "/dev/shm");
+  auto b = MustOpen("file:" + f.path);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->Describe(), "file:" + f.path);
+  EXPECT_EQ(b->size(), 1u << 20);
+  EXPECT_EQ(b->block_size(), 512u);
+  ASSERT_NE(b->Direct(4096, 4096), nullptr);
+  struct stat st;
+  ASSERT_EQ(stat(f.path.c_str(), &st), 0);
+  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, 1u << 20) << "not allocated in full";
+
+  EventLoop loop;
+  std::vector<uint8_t> out(4096, 0xA5), in(4096, 0);
+  Status got = Status::IoError("no callback");
+  b->Write(&loop, 8192, MemDesc::Buffer(out.data(), out.size()), out.size(),
+           [&](const Status& s) { got = s; });
+  ASSERT_TRUE(got.ok()) << got.ToString();
+  int fd = open(f.path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pread(fd, in.data(), in.size(), 8192), 4096);
+  EXPECT_EQ(in, out) << "the backend's write is not in the file";
+  std::vector<uint8_t> other(4096, 0x3C);
+  ASSERT_EQ(pwrite(fd, other.data(), other.size(), 65536), 4096);
+  close(fd);
+  got = Status::IoError("no callback");
+  b->Read(&loop, 65536, MemDesc::Buffer(in.data(), in.size()), in.size(),
+          [&](const Status& s) { got = s; });
+  ASSERT_TRUE(got.ok()) << got.ToString();
+  EXPECT_EQ(in, other) << "the file's bytes are not what the backend reads";
+  // Zeroing a large range writes zeroes into the file (no hole punched, nothing dropped
+  // from the mapping alone).
+  got = Status::IoError("no callback");
+  b->WriteZeroes(&loop, 0, 1 << 20, [&](const Status& s) { got = s; });
+  ASSERT_TRUE(got.ok()) << got.ToString();
+  fd = open(f.path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pread(fd, in.data(), in.size(), 65536), 4096);
+  close(fd);
+  EXPECT_EQ(in, std::vector<uint8_t>(4096, 0));
+  ASSERT_EQ(stat(f.path.c_str(), &st), 0);
+  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, 1u << 20) << "zeroing punched a hole";
 }
 
 // ---------------------------------------------------------------------------------------

@@ -154,6 +154,9 @@ Status OpenFileBackend(const std::string& path, std::unique_ptr<Backend>* out) {
     close(fd);
     return s;
   }
+  if (regular && OnMemoryFileSystem(fd) && MapMemoryFile(fd, path, size, out)) {
+    return Status::OK();
+  }
   *out = std::make_unique<FileBackend>(fd, regular, path, size, block);
   return Status::OK();
 }

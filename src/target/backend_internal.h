@@ -11,6 +11,12 @@ namespace nvmf::target {
 
 // size is a non-zero multiple of 512 (Backend::Open checks).
 Status NewMemoryBackend(uint64_t size, std::unique_ptr<Backend>* out);
+// A regular file on tmpfs or ramfs, served as memory through a shared mapping (see
+// backend_memory.cc). False, with fd still the caller's, when the file cannot be allocated
+// in full or mapped: the caller serves it as an ordinary file. On success the backend owns
+// fd. Truncating the file while it is served is not supported (the mapping would fault).
+bool OnMemoryFileSystem(int fd);
+bool MapMemoryFile(int fd, const std::string& path, uint64_t size, std::unique_ptr<Backend>* out);
 std::unique_ptr<Backend> NewNullBackend(uint64_t size);
 // path names a regular file or a block device.
 Status OpenFileBackend(const std::string& path, std::unique_ptr<Backend>* out);

@@ -1,14 +1,28 @@
 // MemoryBackend: the namespace's bytes in one anonymous private mapping. MAP_NORESERVE and
 // the kernel's zero-filled pages make a large namespace cost nothing until it is written.
 //
+// The same class serves a file on a memory file system (tmpfs, ramfs) through a shared
+// mapping of it: io_uring cannot read such a file without blocking, so it would hand every
+// request to a kernel worker thread, and a read or write system call per I/O costs more
+// than the copy. The file is allocated in full before it is mapped, so that a write never
+// meets a hole that a full file system cannot fill (which would be SIGBUS, not ENOSPC), and
+// zeroing writes zeroes rather than punching holes, for the same reason.
+//
 // Threads: the only shared state is the bytes themselves, so any number of loops may call
 // at once; what concurrent writes to the same bytes leave is the hosts' business, as on a
 // disk. Every call completes before it returns.
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "target/backend_internal.h"
 
@@ -22,9 +36,17 @@ constexpr uint64_t kMadviseMin = 64 * 1024;
 class MemoryBackend final : public Backend {
  public:
   MemoryBackend(uint8_t* base, uint64_t size) : base_(base), size_(size) {}
-  ~MemoryBackend() override { munmap(base_, size_); }
+  // A mapped file: fd is closed with the mapping.
+  MemoryBackend(uint8_t* base, uint64_t size, int fd, std::string path)
+      : base_(base), size_(size), fd_(fd), path_(std::move(path)) {}
+  ~MemoryBackend() override {
+    munmap(base_, size_);
+    if (fd_ >= 0) close(fd_);
+  }
 
-  std::string Describe() const override { return "mem:" + FormatSize(size_); }
+  std::string Describe() const override {
+    return fd_ >= 0 ? "file:" + path_ : "mem:" + FormatSize(size_);
+  }
   uint64_t size() const override { return size_; }
 
   uint8_t* Direct(uint64_t offset, uint64_t len) override {
@@ -66,7 +88,7 @@ class MemoryBackend final : public Backend {
     }
     uint8_t* p = base_ + offset;
     uint8_t* end = p + len;
-    if (len >= kMadviseMin) {
+    if (len >= kMadviseMin && fd_ < 0) {  // a file's pages would not read as zeroes
       // The mapping starts on a page boundary, so page-aligned addresses are page-aligned
       // offsets. Whole pages inside the range go back to the kernel and read as zeroes.
       static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
@@ -86,9 +108,40 @@ class MemoryBackend final : public Backend {
 
   uint8_t* const base_;
   const uint64_t size_;
+  const int fd_ = -1;
+  const std::string path_;
 };
 
 }  // namespace
+
+bool OnMemoryFileSystem(int fd) {
+  struct statfs fs {};
+  if (fstatfs(fd, &fs) != 0) return false;
+  return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+}
+
+bool MapMemoryFile(int fd, const std::string& path, uint64_t size, std::unique_ptr<Backend>* out) {
+  // The holes, before allocating them: tmpfs leaves allocated-but-never-written pages "not
+  // up to date", and every access through a mapping to such a page is several times
+  // slower than to a written one. Writing their zeroes once, after the allocation has
+  // succeeded (so the writes cannot fault for want of space), makes them ordinary pages.
+  std::vector<std::pair<uint64_t, uint64_t>> holes;  // [start, end)
+  for (off_t pos = 0; static_cast<uint64_t>(pos) < size;) {
+    off_t hole = lseek(fd, pos, SEEK_HOLE);
+    if (hole < 0 || static_cast<uint64_t>(hole) >= size) break;
+    off_t data = lseek(fd, hole, SEEK_DATA);
+    uint64_t end = data < 0 ? size : std::min<uint64_t>(static_cast<uint64_t>(data), size);
+    holes.emplace_back(static_cast<uint64_t>(hole), end);
+    pos = static_cast<off_t>(end);
+  }
+  if (fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) return false;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (p == MAP_FAILED) return false;
+  auto* base = static_cast<uint8_t*>(p);
+  for (auto [start, end] : holes) std::memset(base + start, 0, end - start);
+  *out = std::make_unique<MemoryBackend>(base, size, fd, path);
+  return true;
+}
 
 Status NewMemoryBackend(uint64_t size, std::unique_ptr<Backend>* out) {
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,

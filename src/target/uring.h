@@ -4,9 +4,10 @@
 // on first use from a loop and destroyed when the thread exits, which is after the last
 // turn any loop runs on that thread: a ring always outlives the use of its loop. A ring
 // is bound to one loop at a time: its eventfd, registered with io_uring_register_eventfd,
-// is watched by that loop (EventLoop::Add), so completions are reaped on the loop thread,
-// and its submissions go out in the loop's end-of-turn flush (Flushable), or at once when
-// kSubmitBatch are queued.
+// is watched by that loop (EventLoop::Add, edge-triggered), so completions are reaped on
+// the loop thread, and its submissions go out in the loop's end-of-turn flush (Flushable),
+// or at once when kSubmitBatch are queued. The flush also reaps what completed inside the
+// submit (page-cache hits), so their callbacks run in the same turn.
 //
 // Loops come and go on a thread (tests make one per test, often at the same address), and
 // EventLoop has no destruction hook, so a ring never touches a loop it is not serving I/O
@@ -43,7 +44,8 @@ class Uring final : public EventLoop::Flushable {
   // Tests: make For() return nullptr (true) so that the worker fallback runs.
   static void DisableForTesting(bool disabled);
 
-  // Starts an operation. cb runs on the loop thread in a later turn, never inside Start.
+  // Starts an operation. cb runs on the loop thread after Start has returned: in this
+  // turn's end-of-turn flush at the earliest, never inside Start.
   // len > 0 for reads, writes and zeroing; mem (reads, writes) stays valid until cb.
   void Start(FileOp op, FileHandle* f, uint64_t offset, const MemDesc* mem, uint64_t len,
              IoCallback cb);
@@ -60,7 +62,7 @@ class Uring final : public EventLoop::Flushable {
   bool Init();
   bool Bind(EventLoop* loop);
   bool Watched();  // the bound loop still watches efd_
-  void OnEvent();
+  void Reap();  // runs the completions already in the CQ
   void Pump(Op* op);
   void Finish(Op* op);
   void Queue(Req* r);
