@@ -10,6 +10,12 @@
 #include <string>
 
 namespace nvmf {
+namespace {
+
+// Flush requests that make a turn write before it has dispatched all its events.
+constexpr size_t kFlushEarly = 16;
+
+}  // namespace
 
 EventLoop::EventLoop(Mode mode) : mode_(mode), owner_(std::this_thread::get_id()) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -171,6 +177,10 @@ void EventLoop::RunOnce(std::chrono::milliseconds timeout) {
       continue;
     }
     if (!w->dead) w->cb(events_[i].events);
+    // Many connections ready at once: write out what the last few queued while their
+    // PDUs and buffers are still in the cache, rather than all of them after the whole
+    // batch has gone through it. Each queue pair still writes once per event.
+    if (flushes_.size() >= kFlushEarly) RunFlushes();
   }
   for (size_t i = 0; i < pollers_.size(); i++) {
     if (pollers_[i] != nullptr && pollers_[i]->Poll()) work = true;
