@@ -20,6 +20,10 @@
 // The mode suffix is the EventLoop::Mode of both loops: wait, poll or adaptive (the
 // default of nvmf-target and nvmfctl).
 //
+// "idle/<mode>": the two-loop pair, connected, after a burst of commands, left alone for
+// a second: the counter cpu_pct is the CPU both threads used meanwhile, in percent of one
+// core (a polling pair: 200).
+//
 // Each iteration is one completed command. At queue depth 1 an iteration is one round
 // trip (command, data, response); at queue depth 32 the driver keeps 32 commands in
 // flight, re-issuing each one as its response arrives, and an iteration is one
@@ -29,6 +33,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -439,6 +444,42 @@ void RunShape(benchmark::State& state, Shape shape) {
   }
 }
 
+void RunIdle(benchmark::State& state, EventLoop::Mode mode) {
+  EchoController echo(kStoreBytes);
+  Shape shape{spec::kNvmRead, 4096, 1, false, mode, true};
+  PairOptions opts = OptionsFor(shape, &echo);
+  ThreadedPair pair(mode, &echo);
+  Status s = pair.Open(opts);
+  if (!s.ok()) {
+    state.SkipWithError(("open: " + s.ToString()).c_str());
+    return;
+  }
+  {
+    Driver d(&pair.host_loop, &pair.host, shape.opc, shape.len, shape.depth);
+    if (!d.Start() || !d.RunUntilCompleted(kWarmupCommands) || !d.Drain()) {
+      state.SkipWithError(("warm-up: " + d.error()).c_str());
+      return;
+    }
+  }
+  auto cpu_seconds = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);  // every thread: the host's and the controller's
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  };
+  double cpu = 0, wall = 0;
+  for (auto _ : state) {
+    const double c0 = cpu_seconds();
+    const auto t0 = Clock::now();
+    const auto until = t0 + std::chrono::seconds(1);
+    while (Clock::now() < until) pair.host_loop.RunOnce(std::chrono::milliseconds(100));
+    cpu += cpu_seconds() - c0;
+    wall += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  state.counters["cpu_pct"] = benchmark::Counter(wall > 0 ? 100.0 * cpu / wall : 0.0);
+  if (pair.ctrl_failed()) state.SkipWithError("controller queue pair failed");
+}
+
 void Register(const std::string& name, const Shape& shape) {
   benchmark::RegisterBenchmark(name.c_str(), RunShape, shape)
       ->UseRealTime()  // wait mode sleeps and the two-loop shape has a second thread
@@ -465,6 +506,12 @@ void RegisterAll() {
     Register("2loops/read_4k_qd1/" + mode, {kRd, 4096, 1, false, m, true});
     Register("2loops/read_4k_qd32/" + mode, {kRd, 4096, 32, false, m, true});
     Register("2loops/write_4k_qd32/" + mode, {kWr, 4096, 32, false, m, true});
+  }
+  for (M m : {M::kPoll, M::kAdaptive, M::kWait}) {
+    benchmark::RegisterBenchmark(("idle/" + std::string(LoopModeName(m))).c_str(), RunIdle, m)
+        ->UseRealTime()
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond);
   }
   // Two loops sharing one core.
   for (M m : {M::kPoll, M::kAdaptive}) {
