@@ -236,6 +236,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   bool rx_discard_ = false;      // payload goes nowhere (an aborted read)
   bool rx_drained_ = false;      // the last read took less than it asked for
   bool rx_grow_ = false;         // the last read filled the buffer
+  uint64_t rx_since_flush_ = 0;  // bytes read since the transmit queue was last written
   uint32_t rx_crc_ = 0;
   uint8_t rx_ddgst_[4];
   uint32_t rx_ddgst_have_ = 0;

@@ -17,6 +17,7 @@ namespace nvmf::tcp {
 namespace {
 constexpr uint32_t kDirectReadMin = 8192;     // payload left worth a readv into place
 constexpr int kFillBudget = 64;               // reads per readiness event
+constexpr uint64_t kFlushAfterRx = 64 * 1024;  // bytes read that make queued PDUs go now
 }  // namespace
 
 void TcpQpair::OnEvents(uint32_t events) {
@@ -31,6 +32,14 @@ void TcpQpair::OnReadable() {
   for (int fills = 0; fills < kFillBudget && alive(); fills++) {
     if (!FillRx()) return;
     if (!ConsumeRx()) return;
+    // A large transfer is coming in (the data of several writes): what its first PDUs
+    // completed (responses, R2Ts) leaves now rather than after all of it. Otherwise the
+    // commands of a queue move in lockstep (all data in, all responses out, all new
+    // commands in) and the link idles between the phases.
+    if (rx_since_flush_ >= kFlushAfterRx && tx_head_ != nullptr) {
+      rx_since_flush_ = 0;
+      if (!WriteSome()) return;
+    }
     // A short read drained the socket: asking again would only return EAGAIN. Data that
     // arrives meanwhile wakes the (level-triggered) loop again.
     if (rx_drained_) return;
@@ -76,6 +85,7 @@ bool TcpQpair::FillRx() {
         rx_left_ -= landed;
       }
       rx_end_ = static_cast<uint32_t>(n) - landed;
+      rx_since_flush_ += static_cast<uint64_t>(n);
       return true;
     }
     if (n == 0) {

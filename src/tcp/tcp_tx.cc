@@ -88,6 +88,7 @@ void TcpQpair::QueueH2CData(TcpCapsule* c, uint16_t ttag, uint32_t offset, uint3
 
 void TcpQpair::Flush() {
   Hold hold(this);
+  rx_since_flush_ = 0;
   if (alive()) WriteSome();
 }
 
