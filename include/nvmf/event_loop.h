@@ -4,8 +4,8 @@
 // Threading: every method but Post() and Stop() must be called on the loop's own thread
 // (the thread that calls Run or RunOnce). Every callback runs on that thread.
 //
-// A loop turn: wait for readiness, dispatch socket events, run posted tasks, fire due timers, then call the end-of-turn
-// flush of every Flushable that asked for one. Queue pairs queue their PDUs during a turn
+// A loop turn: wait for readiness, dispatch socket events, run posted tasks, fire due
+// timers, then call the end-of-turn flush of every Flushable that asked for one. Queue pairs queue their PDUs during a turn
 // and write them with one gathered system call in that flush, so that a burst of
 // commands costs one writev, not one per PDU. When many connections are ready in one
 // turn, the flushes also run after every few events (16 flush requests), so that what a
@@ -97,8 +97,9 @@ class EventLoop {
   // and benchmarks that check what a mode does.
   uint64_t sleeps() const { return sleeps_; }
 
-  // Watches fd for events (EPOLLIN, EPOLLOUT; edge-triggered is not used). The callback
-  // may call Modify or Remove on any fd, including its own.
+  // Watches fd for events (EPOLLIN, EPOLLOUT; EPOLLET for a descriptor whose every
+  // signal is an edge, such as an eventfd that is never read). The callback may call
+  // Modify or Remove on any fd, including its own.
   Status Add(int fd, uint32_t events, IoCallback cb);
   Status Modify(int fd, uint32_t events);
   // Stops watching fd. After Remove returns, fd's callback does not run again. The fd is
