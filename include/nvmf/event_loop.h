@@ -5,11 +5,12 @@
 // (the thread that calls Run or RunOnce). Every callback runs on that thread.
 //
 // A loop turn: wait for readiness, dispatch socket events, run posted tasks, fire due
-// timers, then call the end-of-turn flush of every Flushable that asked for one. Queue pairs queue their PDUs during a turn
-// and write them with one gathered system call in that flush, so that a burst of
-// commands costs one writev, not one per PDU. When many connections are ready in one
-// turn, the flushes also run after every few events (16 flush requests), so that what a
-// connection queued is written while it is still in the cache.
+// timers, then call the end-of-turn flush of every Flushable that asked for one. Queue
+// pairs queue their PDUs during a turn and write them with one gathered system call in
+// that flush, so that a burst of commands costs one writev, not one per PDU. When many
+// connections are ready in one turn, the flushes also run after every few events (16
+// flush requests), so that what a connection queued is written while it is still in the
+// cache.
 //
 // Modes: how a turn waits for readiness.
 //  - kWait: sleeps in epoll_wait until something is ready. Least CPU; each wake-up costs
