@@ -16,10 +16,17 @@
 //   The association fails as a whole: a command timeout, a transport error on any queue,
 // or a failed Keep Alive closes every queue pair, completes every pending command with the
 // failure's Status (Status::TimedOut for a timeout), and calls the failure callback.
-//   Close() closes the queue pairs (no Fabrics Disconnect and no CC.SHN shutdown: the
-// controller sees the connections end) and completes pending commands with
-// Status::Aborted. The destructor calls Close(). Do not destroy a Controller from inside
-// one of its own callbacks; Close() there is fine.
+//   Disconnect() is the clean close: new submissions are refused, commands in flight are
+// let finish, each I/O queue sends a Fabrics Disconnect, the controller is shut down
+// (CC.SHN normal, until CSTS.SHST says complete), and only then are the connections
+// closed, so that neither side closes with a response still on the wire (a TCP reset,
+// a queue the controller sees fail). Every step is bounded by shutdown_timeout as a whole;
+// a controller that refuses Disconnect (Linux's nvmet does) or stops answering is closed
+// anyway. Its callback runs once, when the association is closed.
+//   Close() closes the queue pairs at once (no Disconnect, no shutdown: the controller
+// sees the connections end) and completes pending commands with Status::Aborted. The
+// destructor calls Close(). Do not destroy a Controller from inside one of its own
+// callbacks; Close() and Disconnect() there are fine.
 //
 // Commands. Each queue tracks its commands by CID from a free list bounded by the queue's
 // depth (entries - 1, entries = min(queue size, CAP.MQES + 1)). A submission that finds
@@ -76,6 +83,7 @@ struct ConnectOptions {
   std::chrono::milliseconds connect_timeout{10000};  // each queue's transport set-up
   std::chrono::milliseconds admin_timeout{30000};    // per admin command
   std::chrono::milliseconds io_timeout{30000};       // per I/O command
+  std::chrono::milliseconds shutdown_timeout{5000};  // Disconnect(), all steps together
 };
 
 // A command's completion: the status (OK, kNvmeError, or why it never completed) and the
@@ -106,7 +114,10 @@ class Controller {
   // closed again (the Controller may be connected anew).
   void Connect(const ConnectOptions& opts, DoneCallback cb);
   void Close();
-  // Called once when a connected association fails (not for Close()).
+  // The clean close (see above); cb runs once, with OK, when every queue pair is closed.
+  void Disconnect(DoneCallback cb);
+  bool disconnecting() const { return disconnect_cb_ != nullptr; }
+  // Called once when a connected association fails (not for Close() or Disconnect()).
   void SetFailureCallback(std::function<void(const Status&)> cb) { on_failure_ = std::move(cb); }
 
   EventLoop* loop() const { return loop_; }
@@ -179,6 +190,13 @@ class Controller {
   void SetQueueCount();
   void ConnectDone();
 
+  // The clean close, step by step (disconnect.cc).
+  void DisconnectDrain();
+  void DisconnectQueues();
+  void ShutdownController();
+  void PollShutdown();
+  void FinishDisconnect();
+
   void StartScan();
   void StartKeepAlive();
   void ScanTimeouts();
@@ -213,6 +231,12 @@ class Controller {
   EventLoop::TimerId scan_timer_;
   EventLoop::TimerId kato_timer_;
   bool keepalive_in_flight_ = false;
+
+  DoneCallback disconnect_cb_;
+  EventLoop::TimerId disconnect_timer_;  // the whole clean close's deadline
+  EventLoop::TimerId step_timer_;        // its next poll
+  uint32_t disconnects_pending_ = 0;
+  uint32_t cc_ = 0;  // as written by EnableController
 };
 
 // The value of a Property Get completion.

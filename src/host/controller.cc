@@ -17,6 +17,33 @@ using internal::Request;
 using internal::RequestList;
 using internal::WithContext;
 
+namespace internal {
+
+spec::Sqe PropertyGetCommand(uint32_t offset, bool eight_bytes) {
+  spec::PropertyGetSqe p{};
+  p.opc = spec::kFabricsCommand;
+  p.fctype = spec::kFctypePropertyGet;
+  p.attrib = eight_bytes ? spec::kProperty8Bytes : spec::kProperty4Bytes;
+  p.ofst = offset;
+  spec::Sqe sqe;
+  std::memcpy(&sqe, &p, sizeof(sqe));
+  return sqe;
+}
+
+spec::Sqe PropertySetCommand(uint32_t offset, bool eight_bytes, uint64_t value) {
+  spec::PropertySetSqe p{};
+  p.opc = spec::kFabricsCommand;
+  p.fctype = spec::kFctypePropertySet;
+  p.attrib = eight_bytes ? spec::kProperty8Bytes : spec::kProperty4Bytes;
+  p.ofst = offset;
+  p.value = eight_bytes ? value : (value & 0xffffffffu);
+  spec::Sqe sqe;
+  std::memcpy(&sqe, &p, sizeof(sqe));
+  return sqe;
+}
+
+}  // namespace internal
+
 namespace {
 
 std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
@@ -218,6 +245,7 @@ void Controller::ReadCap() {
 void Controller::EnableController() {
   Controller* self = this;
   const uint32_t cc = MakeCc(true, 6, 4) | static_cast<uint32_t>(CcCss(cap_)) << 4;
+  cc_ = cc;
   Status st = PropertySet(spec::kPropCc, false, cc, [self](const Status& s, const spec::Cqe&) {
     if (!s.ok()) return self->FinishConnect(WithContext(s, "setting CC.EN"));
     auto to = std::chrono::milliseconds(std::max<uint32_t>(CapTimeoutMs(self->cap_), 500));
@@ -380,6 +408,11 @@ void Controller::SendKeepAlive() {
 
 void Controller::Fail(const Status& s) {
   if (failed_ || queues_.empty()) return;
+  if (disconnecting()) {  // going away anyway: a failure only ends the clean close early
+    Shutdown(s);
+    FinishDisconnect();
+    return;
+  }
   const bool was_connected = connected_;
   Shutdown(s);
   FinishConnect(s);  // when the set-up was still running
@@ -390,6 +423,11 @@ void Controller::Fail(const Status& s) {
 }
 
 void Controller::Close() {
+  if (disconnecting()) {
+    Shutdown(Status::Aborted("association closed"));
+    FinishDisconnect();
+    return;
+  }
   if (queues_.empty() || failed_) {
     FinishConnect(Status::Aborted("association closed"));
     return;
@@ -407,7 +445,9 @@ void Controller::Shutdown(const Status& s) {
   loop_->CancelTimer(ready_timer_);
   loop_->CancelTimer(scan_timer_);
   loop_->CancelTimer(kato_timer_);
-  ready_timer_ = scan_timer_ = kato_timer_ = {};
+  loop_->CancelTimer(disconnect_timer_);
+  loop_->CancelTimer(step_timer_);
+  ready_timer_ = scan_timer_ = kato_timer_ = disconnect_timer_ = step_timer_ = {};
   keepalive_in_flight_ = false;
   // Close every queue pair first (their data transfers end now), then give every request
   // back before calling anyone, so that callbacks see a consistent, closed association.
@@ -432,6 +472,7 @@ Status Controller::Submit(uint16_t qid, const spec::Sqe& sqe, CommandCallback cb
 
 Status Controller::Submit(uint16_t qid, const spec::Sqe& sqe, const MemDesc& mem, size_t len,
                           bool to_controller, CommandCallback cb) {
+  if (disconnecting()) return Status::Aborted("association closing");
   if (failed_) {
     return failure_.code() == Status::Code::kAborted ? failure_
                                                      : WithContext(failure_, "association failed");
@@ -462,27 +503,12 @@ Status Controller::Flush(uint16_t qid, uint32_t nsid, CommandCallback cb) {
 }
 
 Status Controller::PropertyGet(uint32_t offset, bool eight_bytes, CommandCallback cb) {
-  spec::PropertyGetSqe p{};
-  p.opc = spec::kFabricsCommand;
-  p.fctype = spec::kFctypePropertyGet;
-  p.attrib = eight_bytes ? spec::kProperty8Bytes : spec::kProperty4Bytes;
-  p.ofst = offset;
-  spec::Sqe sqe;
-  std::memcpy(&sqe, &p, sizeof(sqe));
-  return Submit(0, sqe, cb);
+  return Submit(0, internal::PropertyGetCommand(offset, eight_bytes), cb);
 }
 
 Status Controller::PropertySet(uint32_t offset, bool eight_bytes, uint64_t value,
                                CommandCallback cb) {
-  spec::PropertySetSqe p{};
-  p.opc = spec::kFabricsCommand;
-  p.fctype = spec::kFctypePropertySet;
-  p.attrib = eight_bytes ? spec::kProperty8Bytes : spec::kProperty4Bytes;
-  p.ofst = offset;
-  p.value = eight_bytes ? value : (value & 0xffffffffu);
-  spec::Sqe sqe;
-  std::memcpy(&sqe, &p, sizeof(sqe));
-  return Submit(0, sqe, cb);
+  return Submit(0, internal::PropertySetCommand(offset, eight_bytes, value), cb);
 }
 
 Status Controller::Identify(uint8_t cns, uint32_t nsid, void* buf, CommandCallback cb) {

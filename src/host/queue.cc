@@ -1,6 +1,7 @@
 #include "host/queue.h"
 
 #include <string>
+#include <vector>
 
 #include "host/util_internal.h"
 
@@ -201,6 +202,20 @@ void HostQueue::OnResponse(Capsule* resp) {
 
 void HostQueue::OnError(const Status& s) {
   std::string where = "queue " + std::to_string(qid_);
+  if (disconnecting_) {
+    const Status why = s.ok() ? Status::IoError(where + ": closed by the controller") : WithContext(s, where);
+    RequestList rest;
+    Close(&rest);
+    std::vector<CommandCallback> cbs;
+    while (Request* r = rest.Pop()) {
+      cbs.push_back(r->cb);
+      Release(r);
+    }
+    for (const CommandCallback& cb : cbs) {
+      if (cb) cb(why, spec::Cqe{});
+    }
+    return;
+  }
   if (s.ok()) {
     ctrl_->Fail(Status::IoError(where + ": the controller closed the connection"));
   } else {

@@ -115,6 +115,10 @@ class HostQueue {
   // caller completes them and gives them back with Release.
   void Close(RequestList* out);
   void Release(Request* r);
+  // The queue is being disconnected: the controller may close the connection once it has
+  // answered, so the end of the connection is no longer a failure of the association.
+  // Commands still in flight then complete with the error.
+  void BeginDisconnect() { disconnecting_ = true; }
 
  private:
   void OnResponse(Capsule* c);
@@ -126,6 +130,7 @@ class HostQueue {
 
   Controller* ctrl_;
   uint16_t qid_;
+  bool disconnecting_ = false;
   Qpair* qp_ = nullptr;
   uint32_t depth_ = 0;
   uint32_t in_flight_ = 0;

@@ -16,7 +16,7 @@ SyncController::SyncController(EventLoop* loop)
     : loop_(loop), ctrl_(std::make_unique<Controller>(loop_)) {}
 
 SyncController::~SyncController() {
-  ctrl_->Close();
+  Close();
   ctrl_.reset();
   loop_->RunOnce();  // lets the transport finish its deferred clean-up
 }
@@ -50,8 +50,11 @@ Status SyncController::Connect(const ConnectOptions& opts) {
 }
 
 void SyncController::Close() {
-  ctrl_->Close();
-  loop_->RunOnce();
+  bool done = false;
+  ctrl_->Disconnect([&done](const Status&) { done = true; });
+  // The controller bounds the clean close itself (shutdown_timeout); this is a backstop.
+  if (!done) Wait(&done, ctrl_->options().shutdown_timeout + std::chrono::milliseconds(1000));
+  loop_->RunOnce();  // lets the transport finish its deferred clean-up
 }
 
 namespace {

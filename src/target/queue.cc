@@ -452,9 +452,9 @@ void QueueHandler::HandlePropertySet(Request* r) {
     std::shared_ptr<Controller> c = ctrl_;
     TargetContext* tc = tc_;
     FlushAll([c, tc](uint16_t status) {
-      if (status != spec::kStatusSuccess) {
-        tc->Log("controller " + std::to_string(c->cntlid) + ": flush at shutdown failed");
-      }
+      tc->Log("controller " + std::to_string(c->cntlid) +
+              (status == spec::kStatusSuccess ? ": shut down by the host"
+                                              : ": flush at shutdown failed"));
       c->csts.store((c->csts.load() & ~(3u << 2)) | spec::kCstsShstComplete);
     });
     return CompleteSuccess(r);
