@@ -679,6 +679,36 @@ TEST_F(HostScripted, KeepAliveWithinKato) {
   EXPECT_TRUE(ctrl.connected());
 }
 
+TEST_F(HostScripted, UnansweredKeepAliveLosesTheControllerWithinKato) {
+  ConnectOptions o = Options();
+  o.kato_ms = 400;
+  o.admin_timeout = o.io_timeout = std::chrono::milliseconds(30000);
+  ASSERT_TRUE(Connect(o).ok());
+  Status failure;
+  ctrl.SetFailureCallback([&](const Status& s) { failure = s; });
+  target.drop_opcode_admin = spec::kAdminKeepAlive;  // the next Keep Alive is never answered
+  const auto t0 = Clock::now();
+  // I/O keeps completing meanwhile: only Keep Alive goes unanswered.
+  std::vector<uint8_t> a(8 * kBlock);
+  int reads = 0;
+  std::function<void()> issue = [&] {
+    Status st = ctrl.Read(1, 1, 0, 8, MemDesc::Buffer(a.data(), a.size()), a.size(),
+                          [&](const Status& s, const spec::Cqe&) {
+                            if (!s.ok()) return;
+                            reads++;
+                            issue();
+                          });
+    (void)st;
+  };
+  issue();
+  ASSERT_TRUE(Run([&] { return ctrl.failed(); }, std::chrono::milliseconds(5000)));
+  const auto took = Clock::now() - t0;
+  EXPECT_LT(took, std::chrono::milliseconds(1500));  // KATO/2 to send, KATO to give up
+  EXPECT_GT(reads, 10);
+  EXPECT_EQ(failure.code(), Status::Code::kTimedOut) << failure.ToString();
+  EXPECT_NE(failure.message().find("Keep Alive"), std::string::npos) << failure.ToString();
+}
+
 TEST_F(HostScripted, NoKeepAliveWithKatoZero) {
   ASSERT_TRUE(Connect(Options()).ok());
   Run([&] { return false; }, std::chrono::milliseconds(300));

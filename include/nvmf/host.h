@@ -12,7 +12,9 @@
 // the connection of each I/O queue. A discovery controller (the well-known discovery NQN)
 // gets no I/O queues and KATO 0 unless asked otherwise.
 //   Once connected, a Keep Alive goes out every KATO/2 (while the loop runs) and a
-// periodic scan fails the association when a command outlives its timeout.
+// periodic scan fails the association when a command outlives its timeout, or when a
+// Keep Alive has had no completion for KATO (the controller is then taken as lost even
+// while other commands still complete).
 //   The association fails as a whole: a command timeout, a transport error on any queue,
 // or a failed Keep Alive closes every queue pair, completes every pending command with the
 // failure's Status (Status::TimedOut for a timeout), and calls the failure callback.
@@ -231,6 +233,7 @@ class Controller {
   EventLoop::TimerId scan_timer_;
   EventLoop::TimerId kato_timer_;
   bool keepalive_in_flight_ = false;
+  Clock::time_point keepalive_sent_{};
 
   DoneCallback disconnect_cb_;
   EventLoop::TimerId disconnect_timer_;  // the whole clean close's deadline

@@ -345,6 +345,7 @@ void Controller::StartScan() {
   Controller* self = this;
   uint64_t gen = generation_;
   auto tick = std::min(opts_.admin_timeout, opts_.io_timeout) / 8;
+  if (kato_ms_ > 0) tick = std::min(tick, std::chrono::milliseconds(kato_ms_ / 8));
   scan_period_ = std::clamp(tick, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
   scan_timer_ = loop_->AddTimer(scan_period_, [self, gen] {
     self->scan_timer_ = {};
@@ -366,6 +367,13 @@ void Controller::StartKeepAlive() {
 
 void Controller::ScanTimeouts() {
   const Clock::time_point now = Clock::now();
+  // A controller that stops answering Keep Alive is lost, whatever else still completes
+  // (its keep-alive timer has most likely ended the association on its side).
+  if (keepalive_in_flight_ && now - keepalive_sent_ > std::chrono::milliseconds(kato_ms_)) {
+    Fail(Status::TimedOut("Keep Alive got no completion within KATO (" +
+                          Ms(std::chrono::milliseconds(kato_ms_)) + "): the controller is lost"));
+    return;
+  }
   for (auto& q : queues_) {
     if (const Request* r = q->Expired(now)) {
       Fail(Status::TimedOut(std::string(CommandName(r->sqe, q->qid() == 0)) + " (queue " +
@@ -387,6 +395,7 @@ void Controller::SendKeepAlive() {
   uint64_t gen = generation_;
   if (!keepalive_in_flight_) {
     keepalive_in_flight_ = true;
+    keepalive_sent_ = Clock::now();
     Status st = KeepAlive([self, gen](const Status& s, const spec::Cqe&) {
       if (!self->Alive(gen)) return;
       self->keepalive_in_flight_ = false;
