@@ -23,6 +23,8 @@ class Status {
     kNotSupported,
     kDataDigestError,  // a PDU's data digest did not match; the connection lives on
     kNvmeError,        // the controller completed the command with an NVMe error status
+    kNotFound,         // what a request names does not exist (a namespace, a subsystem)
+    kAlreadyExists,    // what a request would create exists already
   };
 
   Status() = default;
@@ -39,6 +41,12 @@ class Status {
   static Status NotSupported(std::string_view m) { return Status(Code::kNotSupported, m); }
   static Status DataDigestError(std::string_view m) { return Status(Code::kDataDigestError, m); }
   static Status NvmeError(std::string_view m) { return Status(Code::kNvmeError, m); }
+  static Status NotFound(std::string_view m) { return Status(Code::kNotFound, m); }
+  static Status AlreadyExists(std::string_view m) { return Status(Code::kAlreadyExists, m); }
+  // The same code, with "prefix: " put before the message.
+  Status Annotate(std::string_view prefix) const {
+    return ok() ? *this : Status(code_, std::string(prefix) + ": " + message_);
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

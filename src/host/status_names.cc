@@ -264,6 +264,8 @@ Status WithContext(const Status& s, const std::string& prefix) {
     case Status::Code::kNotSupported: return Status::NotSupported(m);
     case Status::Code::kDataDigestError: return Status::DataDigestError(m);
     case Status::Code::kNvmeError: return Status::NvmeError(m);
+    case Status::Code::kNotFound: return Status::NotFound(m);
+    case Status::Code::kAlreadyExists: return Status::AlreadyExists(m);
   }
   return Status::IoError(m);
 }

@@ -106,8 +106,9 @@ void QueueHandler::Identify(Request* r) {
       if (sqe.nsid == 0 || (sqe.nsid > kMaxNsid && sqe.nsid != 0xFFFFFFFFu)) {
         return Complete(r, Generic(spec::kScInvalidNamespace));
       }
-      const Namespace* ns = sub->Find(sqe.nsid);
-      if (ns == nullptr) break;  // an inactive namespace: all zeroes
+      const auto it = Namespaces().find(sqe.nsid);
+      if (it == Namespaces().end()) break;  // an inactive namespace: all zeroes
+      const Namespace* ns = it->second.get();
       auto* id = reinterpret_cast<spec::IdentifyNamespace*>(buf);
       id->nsze = id->ncap = id->nuse = ns->blocks;
       id->nlbaf = 0;
@@ -122,14 +123,15 @@ void QueueHandler::Identify(Request* r) {
       if (sqe.nsid >= 0xFFFFFFFEu) return Complete(r, Generic(spec::kScInvalidNamespace));
       auto* list = reinterpret_cast<uint32_t*>(buf);
       size_t n = 0;
-      for (const auto& [nsid, ns] : sub->namespaces) {
+      for (const auto& [nsid, ns] : Namespaces()) {
         if (nsid > sqe.nsid && n < 1024) list[n++] = nsid;
       }
       break;
     }
     case spec::kCnsNamespaceDescriptors: {
-      const Namespace* ns = sub->Find(sqe.nsid);
-      if (ns == nullptr) return Complete(r, Generic(spec::kScInvalidNamespace));
+      const auto it = Namespaces().find(sqe.nsid);
+      if (it == Namespaces().end()) return Complete(r, Generic(spec::kScInvalidNamespace));
+      const Namespace* ns = it->second.get();
       uint8_t* p = buf;
       auto add = [&p](uint8_t type, const void* v, uint8_t len) {
         spec::NidHeader h{type, len, {0, 0}};

@@ -36,6 +36,12 @@ class Backend {
   virtual std::string Describe() const = 0;  // e.g. "mem:64MiB", "file:/dev/sdb"
   virtual uint64_t size() const = 0;         // bytes, a multiple of block_size()
   virtual uint32_t block_size() const { return 512; }
+  // Changes size() while the backend serves (the control thread; commands already past
+  // their range check may still run against the old size). Not every backend can.
+  virtual Status Resize(uint64_t bytes) {
+    (void)bytes;
+    return Status::NotSupported(Describe() + " cannot be resized while it serves; remove the namespace and add it anew");
+  }
 
   // Memory the backend's bytes [offset, offset + len) live in, when they live in this
   // process's memory (the memory backend), so that the transport can move data straight

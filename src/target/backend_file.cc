@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -33,9 +34,18 @@ class FileBackend final : public Backend {
   ~FileBackend() override { close(file_.fd); }
 
   std::string Describe() const override { return "file:" + file_.path; }
-  uint64_t size() const override { return size_; }
+  uint64_t size() const override { return size_.load(std::memory_order_relaxed); }
   uint32_t block_size() const override { return block_size_; }
   FileHandle& handle() { return file_; }
+  // A regular file grows or shrinks to the new size; a block device's size is its own.
+  Status Resize(uint64_t bytes) override {
+    if (!file_.regular) return Status::NotSupported(file_.path + " is a block device: its size is its own");
+    if (ftruncate(file_.fd, static_cast<off_t>(bytes)) != 0) {
+      return Status::IoError("resizing " + file_.path + ": " + std::strerror(errno));
+    }
+    size_.store(bytes, std::memory_order_relaxed);
+    return Status::OK();
+  }
 
   void Read(EventLoop* loop, uint64_t offset, const MemDesc& dst, size_t len,
             IoCallback cb) override {
@@ -72,8 +82,9 @@ class FileBackend final : public Backend {
  private:
   // False when the call is done already: a bad range (an error), or nothing to do.
   bool Check(const char* what, uint64_t offset, uint64_t len, bool mem_ok, const IoCallback& cb) {
-    if (!mem_ok || !InRange(offset, len, size_)) {
-      cb(RangeError(what, offset, len, size_));
+    const uint64_t size = this->size();
+    if (!mem_ok || !InRange(offset, len, size)) {
+      cb(RangeError(what, offset, len, size));
       return false;
     }
     if (len == 0) {
@@ -93,7 +104,7 @@ class FileBackend final : public Backend {
   }
 
   FileHandle file_;
-  const uint64_t size_;
+  std::atomic<uint64_t> size_;
   const uint32_t block_size_;
 };
 

@@ -1,6 +1,8 @@
 // NullBackend: a size and no storage, for benchmarks. Reads leave the destination as it is
 // (no memset: a benchmark should measure the transport, not the zeroing), writes are
 // dropped, and every call completes before it returns.
+#include <atomic>
+
 #include "target/backend_internal.h"
 
 namespace nvmf::target {
@@ -10,8 +12,12 @@ class NullBackend final : public Backend {
  public:
   explicit NullBackend(uint64_t size) : size_(size) {}
 
-  std::string Describe() const override { return "null:" + FormatSize(size_); }
-  uint64_t size() const override { return size_; }
+  std::string Describe() const override { return "null:" + FormatSize(size()); }
+  uint64_t size() const override { return size_.load(std::memory_order_relaxed); }
+  Status Resize(uint64_t bytes) override {
+    size_.store(bytes, std::memory_order_relaxed);
+    return Status::OK();
+  }
 
   void Read(EventLoop*, uint64_t offset, const MemDesc& dst, size_t len, IoCallback cb) override {
     Complete(offset, len, len <= dst.length(), "read", cb);
@@ -30,14 +36,15 @@ class NullBackend final : public Backend {
  private:
   void Complete(uint64_t offset, uint64_t len, bool mem_ok, const char* what,
                 const IoCallback& cb) const {
-    if (mem_ok && InRange(offset, len, size_)) {
+    const uint64_t size = this->size();
+    if (mem_ok && InRange(offset, len, size)) {
       cb(Status::OK());
     } else {
-      cb(RangeError(what, offset, len, size_));
+      cb(RangeError(what, offset, len, size));
     }
   }
 
-  const uint64_t size_;
+  std::atomic<uint64_t> size_;
 };
 
 }  // namespace

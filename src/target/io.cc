@@ -35,7 +35,7 @@ uint16_t MediaError(const Status& s) {
 void QueueHandler::HandleIo(Request* r) {
   const spec::Sqe& sqe = r->sqe();
   if (sqe.opc == spec::kNvmFlush) return FlushCommand(r);
-  r->ns = ctrl_->subsystem->Find(sqe.nsid);
+  r->ns = EnterNamespace(sqe.nsid);
   if (r->ns == nullptr) return Complete(r, Generic(spec::kScInvalidNamespace));
   switch (sqe.opc) {
     case spec::kNvmRead: return ReadCommand(r);
@@ -139,14 +139,24 @@ void QueueHandler::FlushCommand(Request* r) {
     if (--req->parts_left == 0) req->queue->Complete(req, req->part_status);
   };
   if (nsid == 0xFFFFFFFFu) {  // every namespace
-    const auto& all = ctrl_->subsystem->namespaces;
+    const NamespaceMap& all = Namespaces();
     if (all.empty()) return CompleteSuccess(r);
     r->parts_left = static_cast<uint32_t>(all.size()) + 1;  // +1 until all are issued
-    for (const auto& [id, ns] : all) ns.backend->Flush(loop_, done);
+    for (const auto& [id, ns] : all) {
+      Namespace* n = ns.get();
+      if (!n->Enter()) {  // being removed: nothing of it to flush for this host any more
+        done(Status::OK());
+        continue;
+      }
+      n->backend->Flush(loop_, [n, done](const Status& s) {
+        n->Exit();
+        done(s);
+      });
+    }
     done(Status::OK());
     return;
   }
-  r->ns = ctrl_->subsystem->Find(nsid);
+  r->ns = EnterNamespace(nsid);
   if (r->ns == nullptr) return Complete(r, Generic(spec::kScInvalidNamespace));
   r->parts_left = 1;
   r->ns->backend->Flush(loop_, done);
@@ -158,7 +168,7 @@ void QueueHandler::FlushAll(std::function<void(uint16_t status)> done) {
     uint16_t status = spec::kStatusSuccess;
     std::function<void(uint16_t)> done;
   };
-  const auto& all = ctrl_->subsystem->namespaces;
+  const NamespaceMap& all = Namespaces();
   auto* st = new State{all.size() + 1, spec::kStatusSuccess, std::move(done)};
   auto part = [st](const Status& s) {
     if (!s.ok() && st->status == spec::kStatusSuccess) st->status = MediaError(s);
@@ -167,7 +177,17 @@ void QueueHandler::FlushAll(std::function<void(uint16_t status)> done) {
       delete st;
     }
   };
-  for (const auto& [id, ns] : all) ns.backend->Flush(loop_, part);
+  for (const auto& [id, ns] : all) {
+    Namespace* n = ns.get();
+    if (!n->Enter()) {
+      part(Status::OK());
+      continue;
+    }
+    n->backend->Flush(loop_, [n, part](const Status& s) {
+      n->Exit();
+      part(s);
+    });
+  }
   part(Status::OK());  // the +1: all are issued
 }
 

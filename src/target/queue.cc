@@ -76,6 +76,10 @@ Request* QueueHandler::TakeRequest() {
 
 void QueueHandler::Release(Request* r) {
   if (--r->holds > 0) return;
+  if (r->ns != nullptr) {
+    r->ns->Exit();
+    r->ns = nullptr;
+  }
   ReleaseIoBuffer(r);
   if (r->capsule != nullptr) FreeCapsule(r->capsule);
   r->capsule = nullptr;
@@ -83,6 +87,23 @@ void QueueHandler::Release(Request* r) {
   free_ = r;
   inflight_--;
   MaybeRelease();
+}
+
+const NamespaceMap& QueueHandler::Namespaces() {
+  const Subsystem* sub = ctrl_->subsystem;
+  const uint64_t e = sub->epoch();
+  if (e != ns_epoch_) {  // the subsystem changed: take its new snapshot
+    ns_ = sub->Namespaces();
+    ns_epoch_ = e;
+  }
+  return *ns_;
+}
+
+Namespace* QueueHandler::EnterNamespace(uint32_t nsid) {
+  const NamespaceMap& all = Namespaces();
+  auto it = all.find(nsid);
+  if (it == all.end() || !it->second->Enter()) return nullptr;
+  return it->second.get();
 }
 
 void QueueHandler::MaybeRelease() {

@@ -88,6 +88,12 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   void SendAndComplete(Request* r, size_t have);
   void SendBytesAndComplete(Request* r, const uint8_t* p, size_t have);
   std::shared_ptr<Controller> controller() const { return ctrl_; }
+  // The subsystem's namespaces as this queue sees them: its own snapshot, taken anew when
+  // the subsystem has changed since (connected queues only).
+  const NamespaceMap& Namespaces();
+  // The namespace, entered (Namespace::Enter; the caller must Exit), or nullptr when it
+  // does not exist or is being removed.
+  Namespace* EnterNamespace(uint32_t nsid);
   TargetContext* context() const { return tc_; }
   uint16_t qid() const { return qid_; }
 
@@ -119,6 +125,9 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   bool room_posted_ = false;
   EventLoop::TimerId connect_timer_;
   std::string peer_;
+
+  std::shared_ptr<const NamespaceMap> ns_;
+  uint64_t ns_epoch_ = 0;
 
   // Admin queue only.
   EventLoop::TimerId kato_timer_;

@@ -21,7 +21,9 @@ struct Request {
   QueueHandler* queue = nullptr;
   Capsule* capsule = nullptr;
   spec::Cqe cqe{};
-  const Namespace* ns = nullptr;
+  // The namespace the command works on, entered (Namespace::Enter) until the request
+  // returns to the pool.
+  Namespace* ns = nullptr;
   uint64_t offset = 0;  // bytes into the namespace
   size_t length = 0;    // bytes of data
   uint64_t slba = 0;

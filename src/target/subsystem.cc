@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "nvmf/spec/fabrics.h"
 #include "target/context.h"
@@ -50,11 +51,199 @@ bool UsableNqn(const std::string& n) {
   return true;
 }
 
+std::string FormatUuid(const uint8_t u[16]) {
+  char b[37];
+  std::snprintf(b, sizeof(b), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+                u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+  return b;
+}
+
 }  // namespace
 
 bool LooksLikeNqn(const std::string& n) {
   return n.size() >= 5 && n.size() < spec::kNqnSize && n.compare(0, 4, "nqn.") == 0;
 }
+
+// ---------------------------------------------------------------- Namespace
+
+namespace {
+std::atomic<unsigned> next_slot{0};
+// Threads beyond the slot count share slots; the counts stay right (atomic adds), they
+// only share a cache line.
+unsigned ThreadSlot(unsigned slots) {
+  thread_local unsigned slot = next_slot.fetch_add(1);
+  return slot % slots;
+}
+}  // namespace
+
+bool Namespace::Enter() {
+  std::atomic<int64_t>& n = inside_[ThreadSlot(kSlots)].n;
+  n.fetch_add(1);
+  // Ordered against MarkRemoved then Idle (all sequentially consistent): either the
+  // remover sees this command inside, or this command sees the namespace removed.
+  if (removed_.load()) {
+    n.fetch_sub(1, std::memory_order_release);
+    return false;
+  }
+  return true;
+}
+
+void Namespace::Exit() { inside_[ThreadSlot(kSlots)].n.fetch_sub(1, std::memory_order_release); }
+
+bool Namespace::Idle() const {
+  int64_t sum = 0;
+  for (const Slot& s : inside_) sum += s.n.load();
+  return sum == 0;
+}
+
+// ---------------------------------------------------------------- Subsystem
+
+std::shared_ptr<const NamespaceMap> Subsystem::Namespaces() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ns_;
+}
+
+bool Subsystem::HostAllowed(const std::string& hostnqn) const {
+  if (discovery) return true;
+  std::lock_guard<std::mutex> lock(mu_);
+  return allow_any_host_ || allowed_hosts_.count(hostnqn) != 0;
+}
+
+Status Subsystem::AddNamespace(const NamespaceConfig& nc, uint32_t* nsid_io) {
+  if (discovery) return Status::InvalidArgument("the discovery subsystem has no namespaces");
+  const std::string where = [&] {
+    return "namespace " + (*nsid_io != 0 ? std::to_string(*nsid_io) + " " : std::string()) + "of " + nqn;
+  }();
+  if (*nsid_io == 0xFFFFFFFFu) return Status::InvalidArgument("namespace ID 4294967295 is reserved");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (*nsid_io != 0 && ns_->count(*nsid_io) != 0) {
+      return Status::AlreadyExists(where + " exists already");
+    }
+  }
+  // Opening a backend may take a while (a file, memory to populate): not under the lock.
+  auto ns = std::make_shared<Namespace>();
+  Status s = Backend::Open(nc.backend, &ns->backend);
+  if (!s.ok()) return Status::InvalidArgument(where + ": " + s.message());
+  const uint32_t bs = ns->backend->block_size();
+  while ((1u << ns->lba_shift) < bs) ns->lba_shift++;
+  if (bs < 512) ns->lba_shift = 9;
+  ns->blocks = ns->backend->size() >> ns->lba_shift;
+  if (ns->blocks == 0) return Status::InvalidArgument(where + " is smaller than one block");
+  ns->config = nc;
+  ns->config.enabled = true;
+
+  std::lock_guard<std::mutex> lock(mu_);
+  uint32_t nsid = *nsid_io;
+  if (nsid == 0) {
+    nsid = 1;
+    for (const auto& [id, n] : *ns_) {
+      if (id != nsid) break;
+      nsid++;
+    }
+  }
+  if (ns_->count(nsid) != 0) return Status::AlreadyExists(where + " exists already");
+  ns->nsid = nsid;
+  ns->config.nsid = nsid;
+  if (nc.uuid.empty()) {
+    DeriveId(nqn + "/" + std::to_string(nsid), ns->uuid);
+  } else if (!ParseUuid(nc.uuid, ns->uuid)) {
+    return Status::InvalidArgument("namespace " + std::to_string(nsid) + ": bad UUID '" + nc.uuid + "'");
+  }
+  std::memcpy(ns->nguid, ns->uuid, 16);
+  auto next = std::make_shared<NamespaceMap>(*ns_);
+  next->emplace(nsid, std::move(ns));
+  ns_ = std::move(next);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  *nsid_io = nsid;
+  return Status::OK();
+}
+
+Status Subsystem::RemoveNamespace(uint32_t nsid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = ns_->find(nsid);
+  if (it == ns_->end()) {
+    return Status::NotFound("namespace " + std::to_string(nsid) + " of " + nqn + " does not exist");
+  }
+  std::shared_ptr<Namespace> gone = it->second;
+  gone->MarkRemoved();  // no command enters it from here on
+  auto next = std::make_shared<NamespaceMap>(*ns_);
+  next->erase(nsid);
+  ns_ = std::move(next);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  removed_.push_back(std::move(gone));
+  std::erase_if(removed_, [](const std::shared_ptr<Namespace>& n) { return n->Idle(); });
+  return Status::OK();
+}
+
+bool Subsystem::ReapRemoved() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(removed_, [](const std::shared_ptr<Namespace>& n) { return n->Idle(); });
+  return removed_.empty();
+}
+
+Status Subsystem::ResizeNamespace(uint32_t nsid, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = ns_->find(nsid);
+  if (it == ns_->end()) {
+    return Status::NotFound("namespace " + std::to_string(nsid) + " of " + nqn + " does not exist");
+  }
+  Namespace& ns = *it->second;
+  const uint64_t block = 1ull << ns.lba_shift;
+  if (bytes < block || bytes % block != 0) {
+    return Status::InvalidArgument("the new size must be a non-zero multiple of the block size (" +
+                                   std::to_string(block) + " bytes)");
+  }
+  Status s = ns.backend->Resize(bytes);
+  if (!s.ok()) return s.Annotate("namespace " + std::to_string(nsid));
+  ns.blocks.store(bytes >> ns.lba_shift);
+  if (ns.config.backend.rfind("null:", 0) == 0) ns.config.backend = "null:" + std::to_string(bytes);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  return Status::OK();
+}
+
+Status Subsystem::AddHost(const std::string& hostnqn) {
+  if (!UsableNqn(hostnqn)) {
+    return Status::InvalidArgument("host NQN '" + Escape(hostnqn) +
+                                   "' is empty, 256 bytes or longer, or holds control characters");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!allowed_hosts_.insert(hostnqn).second) {
+    return Status::AlreadyExists("host " + hostnqn + " is already allowed to " + nqn);
+  }
+  return Status::OK();
+}
+
+Status Subsystem::RemoveHost(const std::string& hostnqn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (allowed_hosts_.erase(hostnqn) == 0) {
+    return Status::NotFound("host " + Escape(hostnqn) + " is not in the allowed hosts of " + nqn);
+  }
+  return Status::OK();
+}
+
+void Subsystem::SetAllowAnyHost(bool allow) {
+  std::lock_guard<std::mutex> lock(mu_);
+  allow_any_host_ = allow;
+}
+
+SubsystemConfig Subsystem::Config() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  SubsystemConfig c;
+  c.nqn = nqn;
+  c.serial = serial;
+  c.model = model;
+  c.allow_any_host = allow_any_host_;
+  c.allowed_hosts.assign(allowed_hosts_.begin(), allowed_hosts_.end());
+  for (const auto& [nsid, ns] : *ns_) {
+    NamespaceConfig nc = ns->config;
+    nc.uuid = FormatUuid(ns->uuid);
+    c.namespaces.push_back(nc);
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------- building
 
 Status BuildSubsystems(const TargetConfig& config, std::vector<std::unique_ptr<Subsystem>>* out) {
   out->clear();
@@ -89,8 +278,8 @@ Status BuildSubsystems(const TargetConfig& config, std::vector<std::unique_ptr<S
     } else {
       sub->serial = sc.serial.substr(0, 20);
     }
-    sub->allow_any_host = sc.allow_any_host;
-    sub->allowed_hosts.insert(sc.allowed_hosts.begin(), sc.allowed_hosts.end());
+    sub->allow_any_host_ = sc.allow_any_host;
+    sub->allowed_hosts_.insert(sc.allowed_hosts.begin(), sc.allowed_hosts.end());
     uint32_t next = 1;
     for (const NamespaceConfig& nc : sc.namespaces) {
       if (!nc.enabled) continue;
@@ -98,33 +287,12 @@ Status BuildSubsystems(const TargetConfig& config, std::vector<std::unique_ptr<S
       if (nsid == 0 || nsid == 0xFFFFFFFFu) {
         return Status::InvalidArgument("namespace ID " + std::to_string(nsid) + " is reserved");
       }
-      if (sub->namespaces.count(nsid) != 0) {
+      if (sub->ns_->count(nsid) != 0) {
         return Status::InvalidArgument("namespace " + std::to_string(nsid) + " of " + sc.nqn +
                                        " is configured twice");
       }
-      Namespace ns;
-      ns.nsid = nsid;
-      Status s = Backend::Open(nc.backend, &ns.backend);
-      if (!s.ok()) {
-        return Status::InvalidArgument("namespace " + std::to_string(nsid) + " of " + sc.nqn + ": " +
-                                       s.message());
-      }
-      uint32_t bs = ns.backend->block_size();
-      ns.lba_shift = 0;
-      while ((1u << ns.lba_shift) < bs) ns.lba_shift++;
-      ns.blocks = ns.backend->size() >> ns.lba_shift;
-      if (ns.blocks == 0) {
-        return Status::InvalidArgument("namespace " + std::to_string(nsid) + " of " + sc.nqn +
-                                       " is smaller than one block");
-      }
-      if (nc.uuid.empty()) {
-        DeriveId(sc.nqn + "/" + std::to_string(nsid), ns.uuid);
-      } else if (!ParseUuid(nc.uuid, ns.uuid)) {
-        return Status::InvalidArgument("namespace " + std::to_string(nsid) + ": bad UUID '" +
-                                       nc.uuid + "'");
-      }
-      std::memcpy(ns.nguid, ns.uuid, 16);
-      sub->namespaces.emplace(nsid, std::move(ns));
+      Status s = sub->AddNamespace(nc, &nsid);
+      if (!s.ok()) return Status::InvalidArgument(s.message());
       next = nsid + 1;
     }
     out->push_back(std::move(sub));
@@ -134,12 +302,13 @@ Status BuildSubsystems(const TargetConfig& config, std::vector<std::unique_ptr<S
 
 std::string DescribeSubsystem(const Subsystem& s) {
   std::string d = s.nqn;
-  for (const auto& [nsid, ns] : s.namespaces) {
-    d += "  ns" + std::to_string(nsid) + " " + ns.backend->Describe();
+  for (const auto& [nsid, ns] : *s.Namespaces()) {
+    d += "  ns" + std::to_string(nsid) + " " + ns->backend->Describe();
   }
-  if (!s.discovery && !s.allow_any_host) {
+  const SubsystemConfig c = s.Config();
+  if (!s.discovery && !c.allow_any_host) {
     d += "  hosts:";
-    for (const auto& h : s.allowed_hosts) d += " " + h;
+    for (const auto& h : c.allowed_hosts) d += " " + h;
   }
   return d;
 }

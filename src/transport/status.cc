@@ -15,6 +15,8 @@ const char* CodeName(Status::Code c) {
     case Status::Code::kNotSupported: return "not supported";
     case Status::Code::kDataDigestError: return "data digest error";
     case Status::Code::kNvmeError: return "NVMe error";
+    case Status::Code::kNotFound: return "not found";
+    case Status::Code::kAlreadyExists: return "already exists";
   }
   return "unknown";
 }
