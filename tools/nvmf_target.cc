@@ -31,6 +31,7 @@
 #include <CLI/CLI.hpp>
 
 #include "nvmf/target.h"
+#include "nvmf/target_control.h"
 #include "target/backend.h"  // ParseSize, to report namespace sizes as the target reads them
 
 namespace {
@@ -39,6 +40,7 @@ using nvmf::Status;
 using nvmf::target::NamespaceConfig;
 using nvmf::target::PortConfig;
 using nvmf::target::SubsystemConfig;
+using nvmf::target::ControlServer;
 using nvmf::target::Target;
 using nvmf::target::TargetConfig;
 
@@ -267,6 +269,8 @@ struct Options {
   std::string buffer_memory;
   std::string queue_buffer;
   uint32_t connect_timeout_ms = 0;
+  std::string control_socket;
+  std::string control_mode = "0600";
 };
 
 int Run(int argc, char** argv) {
@@ -314,6 +318,12 @@ int Run(int argc, char** argv) {
                  "In-capsule data size of I/O queues, in bytes (a multiple of 16, at most 1 MiB)")
       ->type_name("BYTES")
       ->check(CLI::Range(0u, 1u << 20));
+  app.add_option("--control-socket", o.control_socket,
+                 "Serve the control interface (JSON-RPC 2.0; nvmf-targetctl is its client) on this "
+                 "Unix socket, e.g. /var/tmp/nvmf-target.sock")
+      ->type_name("PATH");
+  app.add_option("--control-socket-mode", o.control_mode, "Access mode of the control socket (octal)")
+      ->type_name("MODE");
   app.add_flag("--quiet", o.quiet, "Log nothing but the ready and stopped lines and errors");
   // Limits: what a peer can make the target hold. Each is logged when hit.
   TargetConfig& lim = o.limits;
@@ -435,6 +445,22 @@ int Run(int argc, char** argv) {
   Status s = Target::Start(tc, &target);
   if (!s.ok()) return Fail("cannot start: " + s.message());
 
+  std::unique_ptr<ControlServer> control;
+  if (!o.control_socket.empty()) {
+    char* end = nullptr;
+    const unsigned long m = std::strtoul(o.control_mode.c_str(), &end, 8);
+    if (o.control_mode.empty() || *end != '\0' || m > 0777) {
+      target->Stop();
+      return Fail("--control-socket-mode must be an octal mode such as 0600, not '" + o.control_mode + "'");
+    }
+    s = ControlServer::Start(target.get(), o.control_socket, static_cast<mode_t>(m), &control);
+    if (!s.ok()) {
+      target->Stop();
+      return Fail("cannot start the control interface: " + s.ToString());
+    }
+    if (!o.quiet) LogLine("control interface on " + o.control_socket);
+  }
+
   std::string ready = ReadyLine(tc, target->ports());
   std::fprintf(stdout, "%s\n", ready.c_str());
   std::fflush(stdout);
@@ -449,6 +475,7 @@ int Run(int argc, char** argv) {
     }
   }
   if (!o.quiet && sig != 0) LogLine(std::string("got ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+  control.reset();  // no more changes while the target stops
   target->Stop();
   target.reset();
   std::fprintf(stdout, "nvmf-target: stopped\n");

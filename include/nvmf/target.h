@@ -94,9 +94,31 @@ class Target {
   // Connections handed to a loop and not yet fully released (every request finished):
   // returns to zero once all hosts are gone, whatever they left half done.
   virtual size_t connections() const = 0;
+
+  // Changes while the target serves. Any thread but a loop's; changes are serialised.
+  // Each applies whole or returns an error (kNotFound, kAlreadyExists, kInvalidArgument,
+  // kNotSupported) and changes nothing. I/O on other namespaces and connections goes on
+  // undisturbed; controllers that asked for them get asynchronous events (Namespace
+  // Attribute Changed with the Changed Namespace List; Discovery Log Page Change).
+  //   *nsid: in, the ID wanted (0: the lowest free one); out, the ID given.
+  virtual Status AddNamespace(const std::string& subnqn, const NamespaceConfig& ns, uint32_t* nsid) = 0;
+  // Commands on the namespace from then on fail with Invalid Namespace; those already
+  // running finish before its backend closes.
+  virtual Status RemoveNamespace(const std::string& subnqn, uint32_t nsid) = 0;
+  // null: and regular-file namespaces (a file grows or shrinks); others: kNotSupported.
+  virtual Status ResizeNamespace(const std::string& subnqn, uint32_t nsid, uint64_t bytes) = 0;
+  // Access is checked at Connect: a host that loses it keeps the controllers it has.
+  virtual Status AddHost(const std::string& subnqn, const std::string& hostnqn) = 0;
+  virtual Status RemoveHost(const std::string& subnqn, const std::string& hostnqn) = 0;
+  virtual Status SetAllowAnyHost(const std::string& subnqn, bool allow) = 0;
+  // The configuration running now (ports as bound), for saving.
+  virtual TargetConfig RunningConfig() const = 0;
 };
 
 // Reads the JSON that Linux's nvmetcli saves (ports, subsystems, namespaces, hosts).
 Status ParseNvmetcliConfig(const std::string& json, TargetConfig* out);
+// Writes ports, subsystems, namespaces and hosts as nvmetcli saves them; what
+// ParseNvmetcliConfig reads back is the same configuration.
+std::string FormatNvmetcliConfig(const TargetConfig& config);
 
 }  // namespace nvmf::target

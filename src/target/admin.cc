@@ -159,6 +159,7 @@ void QueueHandler::GetLogPage(Request* r) {
   if (len != CapsuleDataLength(r->capsule)) return Complete(r, Generic(spec::kScDataSglLengthInvalid));
   if (offset % 4 != 0) return Complete(r, Generic(spec::kScInvalidField));
   const bool discovery = ctrl_->subsystem->discovery;
+  const bool rae = (sqe.cdw10 >> 15 & 1) != 0;  // Retain Asynchronous Event
   std::vector<uint8_t> page;  // admin path: the log is built whole, then the window sent
   switch (lid) {
     case spec::kLogError: {
@@ -194,11 +195,22 @@ void QueueHandler::GetLogPage(Request* r) {
       std::memcpy(page.data(), &log, sizeof(log));
       break;
     }
-    case spec::kLogChangedNamespaces:
-      // Namespaces never change while the target runs: the list is empty.
+    case spec::kLogChangedNamespaces: {
       if (discovery) return Complete(r, Specific(kScInvalidLogPage));
       page.resize(sizeof(spec::ChangedNamespaceList));
+      auto* ids = reinterpret_cast<uint32_t*>(page.data());
+      if (ctrl_->changed_namespaces_overflow) {
+        ids[0] = 0xFFFFFFFFu;
+      } else {
+        std::copy(ctrl_->changed_namespaces.begin(), ctrl_->changed_namespaces.end(), ids);
+      }
+      if (!rae) {  // read: the list starts over and the event may be reported again
+        ctrl_->changed_namespaces.clear();
+        ctrl_->changed_namespaces_overflow = false;
+        ctrl_->events_masked &= ~kEventNamespaceChanged;
+      }
       break;
+    }
     case spec::kLogCommandEffects: {
       spec::CommandEffectsLog log{};
       for (uint8_t opc : {spec::kAdminGetLogPage, spec::kAdminIdentify, spec::kAdminSetFeatures,
@@ -220,10 +232,12 @@ void QueueHandler::GetLogPage(Request* r) {
     case spec::kLogDiscovery:
       if (!discovery) return Complete(r, Specific(kScInvalidLogPage));
       page = BuildDiscoveryLog(*tc_, ctrl_->hostnqn);
+      if (!rae) ctrl_->events_masked &= ~kEventDiscoveryChanged;
       break;
     default:
       return Complete(r, Specific(kScInvalidLogPage));
   }
+  DeliverEvents();  // a read may have unmasked an event that is pending again
   if (offset > page.size()) return Complete(r, Generic(spec::kScInvalidField));
   const size_t window = static_cast<size_t>(std::min<uint64_t>(len, page.size() - offset));
   uint8_t* buf = ZeroBuffer(r, window);
@@ -301,9 +315,64 @@ void QueueHandler::GetFeatures(Request* r) {
 
 void QueueHandler::AsyncEventRequest(Request* r) {
   if (aers_.size() >= kMaxAers) return Complete(r, Specific(kScAerLimitExceeded));
-  // Held until an event happens or the queue closes: this target raises none while it
-  // runs (its namespaces are fixed), so they complete only with the association.
+  // Held until an event happens (DeliverEvents) or the association ends.
   aers_.push_back(r);
+  DeliverEvents();
+}
+
+namespace {
+// What the completion of an Asynchronous Event Request says (CDW0: type, information,
+// the log page to read), and which Asynchronous Event Configuration bit enables it.
+struct EventKind {
+  uint32_t kind;
+  uint32_t cdw0;
+  uint32_t aec_bit;
+};
+constexpr EventKind kEventKinds[] = {
+    {kEventNamespaceChanged, 0x2u | 0x00u << 8 | uint32_t{spec::kLogChangedNamespaces} << 16, 1u << 8},
+    {kEventDiscoveryChanged, 0x2u | 0xF0u << 8 | uint32_t{spec::kLogDiscovery} << 16, 1u << 31},
+};
+}  // namespace
+
+void QueueHandler::NamespaceChanged(uint32_t nsid) {
+  if (closed_ || ctrl_ == nullptr || qid_ != 0) return;
+  auto& list = ctrl_->changed_namespaces;
+  if (std::find(list.begin(), list.end(), nsid) == list.end()) {
+    if (list.size() < 1024) {
+      list.push_back(nsid);
+    } else {
+      ctrl_->changed_namespaces_overflow = true;
+    }
+  }
+  RaiseEvent(kEventNamespaceChanged);
+}
+
+void QueueHandler::DiscoveryChanged() {
+  if (closed_ || ctrl_ == nullptr || qid_ != 0) return;
+  RaiseEvent(kEventDiscoveryChanged);
+}
+
+void QueueHandler::RaiseEvent(uint32_t kind) {
+  for (const EventKind& k : kEventKinds) {
+    if (k.kind == kind && (ctrl_->async_event_config & k.aec_bit) != 0) {
+      ctrl_->events_pending |= kind;
+    }
+  }
+  DeliverEvents();
+}
+
+void QueueHandler::DeliverEvents() {
+  for (const EventKind& k : kEventKinds) {
+    if (aers_.empty()) return;
+    const uint32_t ready = ctrl_->events_pending & ~ctrl_->events_masked;
+    if ((ready & k.kind) == 0) continue;
+    ctrl_->events_pending &= ~k.kind;
+    ctrl_->events_masked |= k.kind;
+    Request* r = aers_.front();
+    aers_.erase(aers_.begin());
+    r->cqe.cdw0 = k.cdw0;
+    CompleteSuccess(r);
+  }
 }
 
 }  // namespace nvmf::target

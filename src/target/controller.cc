@@ -87,6 +87,25 @@ size_t ControllerRegistry::CountHost(const std::string& hostnqn) {
   return n;
 }
 
+std::vector<std::shared_ptr<Controller>> ControllerRegistry::All(const Subsystem* sub) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Controller>> out;
+  for (const auto& [id, c] : ctrls_) {
+    if (sub == nullptr || c->subsystem == sub) out.push_back(c);
+  }
+  return out;
+}
+
+void Controller::SetAdminQueue(QueueRef ref) {
+  std::lock_guard<std::mutex> lock(mu_);
+  admin_ = std::move(ref);
+}
+
+QueueRef Controller::AdminQueue() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return admin_;
+}
+
 size_t ControllerRegistry::size() {
   std::lock_guard<std::mutex> lock(mu_);
   return ctrls_.size();

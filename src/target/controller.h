@@ -22,6 +22,10 @@ namespace nvmf::target {
 
 class QueueHandler;
 
+// Asynchronous event kinds this target raises (bits of Controller::events_*).
+inline constexpr uint32_t kEventNamespaceChanged = 1u << 0;  // Notice, Namespace Attribute Changed
+inline constexpr uint32_t kEventDiscoveryChanged = 1u << 1;  // Notice, Discovery Log Page Change
+
 struct QueueRef {
   std::weak_ptr<QueueHandler> handler;
   EventLoop* loop = nullptr;
@@ -44,6 +48,13 @@ class Controller {
   // Admin loop only.
   uint32_t kato_ms = 0;
   uint32_t async_event_config = 0;
+  // Asynchronous events (admin loop only). An event kind (kEvent*) is pending until an
+  // Asynchronous Event Request takes it, then masked until the host reads its log page
+  // without Retain Asynchronous Event, as the base specification asks.
+  uint32_t events_pending = 0;
+  uint32_t events_masked = 0;
+  std::vector<uint32_t> changed_namespaces;  // the Changed Namespace List, at most 1024
+  bool changed_namespaces_overflow = false;  // more changed: the log reports FFFFFFFFh
   // Any loop: I/O queues read it for every write (0: every write is made durable).
   std::atomic<uint32_t> volatile_write_cache{1};
   uint32_t arbitration = 0;
@@ -71,9 +82,13 @@ class Controller {
   void UnregisterIoQueue(uint16_t qid);
   std::vector<QueueRef> TakeIoQueues();  // for teardown and reset
   size_t io_queue_count();
+  // The admin queue, for the control thread to post events to (under mu).
+  void SetAdminQueue(QueueRef ref);
+  QueueRef AdminQueue();
 
  private:
   std::mutex mu_;
+  QueueRef admin_;
   std::map<uint16_t, QueueRef> io_;
   std::vector<spec::ErrorLogEntry> errors_;
   uint64_t error_count_ = 0;
@@ -87,6 +102,8 @@ class ControllerRegistry {
   void Remove(uint16_t cntlid);
   size_t size();
   size_t CountHost(const std::string& hostnqn);
+  // Every live controller (of sub, when given).
+  std::vector<std::shared_ptr<Controller>> All(const Subsystem* sub = nullptr);
 
  private:
   std::mutex mu_;

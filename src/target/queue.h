@@ -55,6 +55,8 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   void SetFeatures(Request* r);
   void GetFeatures(Request* r);
   void AsyncEventRequest(Request* r);
+  void RaiseEvent(uint32_t kind);
+  void DeliverEvents();  // completes Asynchronous Event Requests with pending events
   // io.cc
   void ReadCommand(Request* r);
   void WriteCommand(Request* r);
@@ -94,6 +96,11 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   // The namespace, entered (Namespace::Enter; the caller must Exit), or nullptr when it
   // does not exist or is being removed.
   Namespace* EnterNamespace(uint32_t nsid);
+  // Admin queue, on its loop: a namespace was added, removed or resized (it joins the
+  // Changed Namespace List), or the discovery log changed; raises the event when the
+  // host enabled it (Set Features Asynchronous Event Configuration).
+  void NamespaceChanged(uint32_t nsid);
+  void DiscoveryChanged();
   TargetContext* context() const { return tc_; }
   uint16_t qid() const { return qid_; }
 

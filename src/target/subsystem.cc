@@ -112,7 +112,7 @@ bool Subsystem::HostAllowed(const std::string& hostnqn) const {
 Status Subsystem::AddNamespace(const NamespaceConfig& nc, uint32_t* nsid_io) {
   if (discovery) return Status::InvalidArgument("the discovery subsystem has no namespaces");
   const std::string where = [&] {
-    return "namespace " + (*nsid_io != 0 ? std::to_string(*nsid_io) + " " : std::string()) + "of " + nqn;
+    return (*nsid_io != 0 ? "namespace " + std::to_string(*nsid_io) : std::string("a new namespace")) + " of " + nqn;
   }();
   if (*nsid_io == 0xFFFFFFFFu) return Status::InvalidArgument("namespace ID 4294967295 is reserved");
   {

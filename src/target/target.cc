@@ -14,6 +14,7 @@
 
 #include "target/context.h"
 #include "target/queue.h"
+#include "target/reconfigure.h"
 
 namespace nvmf::target {
 
@@ -203,6 +204,35 @@ class TargetImpl final : public Target {
     return const_cast<ControllerRegistry&>(tc_.controllers).size();
   }
 
+  Status AddNamespace(const std::string& subnqn, const NamespaceConfig& ns, uint32_t* nsid) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    return target::AddNamespace(&tc_, subnqn, ns, nsid);
+  }
+  Status RemoveNamespace(const std::string& subnqn, uint32_t nsid) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    return target::RemoveNamespace(&tc_, subnqn, nsid);
+  }
+  Status ResizeNamespace(const std::string& subnqn, uint32_t nsid, uint64_t bytes) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    return target::ResizeNamespace(&tc_, subnqn, nsid, bytes);
+  }
+  Status AddHost(const std::string& subnqn, const std::string& hostnqn) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    return target::AddHost(&tc_, subnqn, hostnqn);
+  }
+  Status RemoveHost(const std::string& subnqn, const std::string& hostnqn) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    return target::RemoveHost(&tc_, subnqn, hostnqn);
+  }
+  Status SetAllowAnyHost(const std::string& subnqn, bool allow) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    return target::SetAllowAnyHost(&tc_, subnqn, allow);
+  }
+  TargetConfig RunningConfig() const override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    return target::RunningConfig(tc_);
+  }
+
  private:
   // On the first loop: hand the connection to the next loop in turn.
   void Accept(Connection conn) {
@@ -225,6 +255,7 @@ class TargetImpl final : public Target {
   }
 
   TargetContext tc_;
+  mutable std::mutex change_mu_;  // one change at a time
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<TransportListener>> listeners_;
   size_t next_ = 0;

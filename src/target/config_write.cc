@@ -1,0 +1,56 @@
+// FormatNvmetcliConfig: a TargetConfig as the JSON that nvmetcli's saveconfig writes, and
+// that ParseNvmetcliConfig (config.cc) reads back to the same configuration.
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "nvmf/target.h"
+#include "nvmf/transport.h"
+
+namespace nvmf::target {
+
+std::string FormatNvmetcliConfig(const TargetConfig& config) {
+  using json = nlohmann::ordered_json;
+  json hosts = json::array();
+  std::set<std::string> host_nqns;
+  json subsystems = json::array();
+  for (const SubsystemConfig& s : config.subsystems) {
+    json nss = json::array();
+    for (const NamespaceConfig& n : s.namespaces) {
+      // A file's spec is its path, as Linux writes it; other backends keep their spec.
+      const std::string path = n.backend.rfind("file:", 0) == 0 ? n.backend.substr(5) : n.backend;
+      json dev = {{"path", path}};
+      if (!n.uuid.empty()) dev["uuid"] = n.uuid;
+      nss.push_back({{"nsid", n.nsid}, {"enable", n.enabled ? 1 : 0}, {"device", dev}});
+    }
+    json attr = {{"allow_any_host", s.allow_any_host ? "1" : "0"}};
+    if (!s.serial.empty()) attr["serial"] = s.serial;
+    if (!s.model.empty()) attr["model"] = s.model;
+    for (const std::string& h : s.allowed_hosts) host_nqns.insert(h);
+    subsystems.push_back({{"nqn", s.nqn},
+                          {"attr", attr},
+                          {"allowed_hosts", s.allowed_hosts},
+                          {"namespaces", nss}});
+  }
+  for (const std::string& h : host_nqns) hosts.push_back({{"nqn", h}});
+  json ports = json::array();
+  for (const PortConfig& p : config.ports) {
+    std::vector<std::string> subs = p.subsystems;
+    if (subs.empty()) {  // every subsystem: nvmetcli lists them
+      for (const SubsystemConfig& s : config.subsystems) subs.push_back(s.nqn);
+    }
+    const bool v6 = p.addr.find(':') != std::string::npos;
+    ports.push_back({{"portid", p.portid},
+                     {"addr",
+                      {{"trtype", TransportTypeName(p.trtype)},
+                       {"adrfam", v6 ? "ipv6" : "ipv4"},
+                       {"traddr", p.addr},
+                       {"trsvcid", std::to_string(p.port)}}},
+                     {"subsystems", subs}});
+  }
+  json root = {{"hosts", hosts}, {"ports", ports}, {"subsystems", subsystems}};
+  return root.dump(2) + "\n";
+}
+
+}  // namespace nvmf::target

@@ -1,0 +1,131 @@
+#include "target/reconfigure.h"
+
+#include <chrono>
+#include <thread>
+
+#include "target/queue.h"
+
+namespace nvmf::target {
+namespace {
+
+Status FindChangeable(TargetContext* tc, const std::string& subnqn, Subsystem** out) {
+  for (auto& s : tc->subsystems) {
+    if (s->nqn != subnqn) continue;
+    if (s->discovery) return Status::InvalidArgument("the discovery subsystem cannot be changed");
+    *out = s.get();
+    return Status::OK();
+  }
+  return Status::NotFound("no subsystem " + Escape(subnqn));
+}
+
+// Runs fn on the admin queue of each controller, on that queue's loop.
+template <typename Fn>
+void OnAdminQueues(TargetContext* tc, const Subsystem* sub, const std::string& hostnqn, Fn fn) {
+  for (const auto& c : tc->controllers.All(sub)) {
+    if (!hostnqn.empty() && c->hostnqn != hostnqn) continue;
+    QueueRef a = c->AdminQueue();
+    if (a.loop == nullptr) continue;
+    a.loop->Post([w = a.handler, fn] {
+      if (auto q = w.lock()) fn(q.get());
+    });
+  }
+}
+
+void NamespaceChanged(TargetContext* tc, const Subsystem* sub, uint32_t nsid) {
+  OnAdminQueues(tc, sub, "", [nsid](QueueHandler* q) { q->NamespaceChanged(nsid); });
+}
+
+void DiscoveryChanged(TargetContext* tc, const std::string& hostnqn) {
+  OnAdminQueues(tc, tc->subsystems[0].get(), hostnqn, [](QueueHandler* q) { q->DiscoveryChanged(); });
+}
+
+}  // namespace
+
+Status AddNamespace(TargetContext* tc, const std::string& subnqn, const NamespaceConfig& nc,
+                    uint32_t* nsid) {
+  Subsystem* sub = nullptr;
+  Status s = FindChangeable(tc, subnqn, &sub);
+  if (!s.ok()) return s;
+  s = sub->AddNamespace(nc, nsid);
+  if (!s.ok()) return s;
+  tc->Log("namespace " + std::to_string(*nsid) + " added to " + subnqn + ": " + nc.backend);
+  NamespaceChanged(tc, sub, *nsid);
+  return Status::OK();
+}
+
+Status RemoveNamespace(TargetContext* tc, const std::string& subnqn, uint32_t nsid) {
+  Subsystem* sub = nullptr;
+  Status s = FindChangeable(tc, subnqn, &sub);
+  if (!s.ok()) return s;
+  s = sub->RemoveNamespace(nsid);
+  if (!s.ok()) return s;
+  NamespaceChanged(tc, sub, nsid);
+  bool idle = sub->ReapRemoved();
+  for (int i = 0; i < 1000 && !idle; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    idle = sub->ReapRemoved();
+  }
+  tc->Log("namespace " + std::to_string(nsid) + " removed from " + subnqn +
+          (idle ? "" : " (its backend closes once the commands still inside have finished)"));
+  return Status::OK();
+}
+
+Status ResizeNamespace(TargetContext* tc, const std::string& subnqn, uint32_t nsid, uint64_t bytes) {
+  Subsystem* sub = nullptr;
+  Status s = FindChangeable(tc, subnqn, &sub);
+  if (!s.ok()) return s;
+  s = sub->ResizeNamespace(nsid, bytes);
+  if (!s.ok()) return s;
+  tc->Log("namespace " + std::to_string(nsid) + " of " + subnqn + " resized to " +
+          std::to_string(bytes) + " bytes");
+  NamespaceChanged(tc, sub, nsid);
+  return Status::OK();
+}
+
+Status AddHost(TargetContext* tc, const std::string& subnqn, const std::string& hostnqn) {
+  Subsystem* sub = nullptr;
+  Status s = FindChangeable(tc, subnqn, &sub);
+  if (!s.ok()) return s;
+  s = sub->AddHost(hostnqn);
+  if (!s.ok()) return s;
+  tc->Log("host " + hostnqn + " may now access " + subnqn);
+  DiscoveryChanged(tc, hostnqn);
+  return Status::OK();
+}
+
+Status RemoveHost(TargetContext* tc, const std::string& subnqn, const std::string& hostnqn) {
+  Subsystem* sub = nullptr;
+  Status s = FindChangeable(tc, subnqn, &sub);
+  if (!s.ok()) return s;
+  s = sub->RemoveHost(hostnqn);
+  if (!s.ok()) return s;
+  tc->Log("host " + hostnqn + " may no longer access " + subnqn + " (connected controllers stay)");
+  DiscoveryChanged(tc, hostnqn);
+  return Status::OK();
+}
+
+Status SetAllowAnyHost(TargetContext* tc, const std::string& subnqn, bool allow) {
+  Subsystem* sub = nullptr;
+  Status s = FindChangeable(tc, subnqn, &sub);
+  if (!s.ok()) return s;
+  sub->SetAllowAnyHost(allow);
+  tc->Log(subnqn + (allow ? " now allows any host" : " now allows only its listed hosts"));
+  DiscoveryChanged(tc, "");
+  return Status::OK();
+}
+
+TargetConfig RunningConfig(const TargetContext& tc) {
+  TargetConfig c = tc.config;
+  c.ports.clear();
+  for (const BoundPort& p : tc.ports) {
+    c.ports.push_back(p.config);
+    c.ports.back().port = p.port;
+  }
+  c.subsystems.clear();
+  for (const auto& s : tc.subsystems) {
+    if (!s->discovery) c.subsystems.push_back(s->Config());
+  }
+  return c;
+}
+
+}  // namespace nvmf::target
