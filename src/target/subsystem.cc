@@ -172,13 +172,18 @@ Status Subsystem::RemoveNamespace(uint32_t nsid) {
   ns_ = std::move(next);
   epoch_.fetch_add(1, std::memory_order_acq_rel);
   removed_.push_back(std::move(gone));
-  std::erase_if(removed_, [](const std::shared_ptr<Namespace>& n) { return n->Idle(); });
   return Status::OK();
 }
 
 bool Subsystem::ReapRemoved() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::erase_if(removed_, [](const std::shared_ptr<Namespace>& n) { return n->Idle(); });
+  // A queue that has not refreshed its snapshot still points at the Namespace, but never
+  // at its backend again (Enter fails): the backend, and its memory or file, goes now.
+  std::erase_if(removed_, [](const std::shared_ptr<Namespace>& n) {
+    if (!n->Idle()) return false;
+    n->backend.reset();
+    return true;
+  });
   return removed_.empty();
 }
 

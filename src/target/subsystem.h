@@ -9,10 +9,10 @@
 //
 // Removal. A namespace being removed is marked removed first; from then on Enter() fails
 // (the command gets Invalid Namespace), and the subsystem keeps the Namespace, its backend
-// open, until every command that entered before has left (Idle()). Only then is it
-// dropped, by the control thread or by the last snapshot to let go of it. So a backend is
-// never closed under a command, and a queue that never refreshes its snapshot cannot keep
-// a removed namespace's I/O going.
+// open, until every command that entered before has left (Idle()). Only then does the
+// control thread close the backend (ReapRemoved); the rest of the Namespace goes with the
+// last snapshot that holds it. So a backend is never closed under a command, and a queue
+// that is idle and never refreshes its snapshot cannot keep a removed backend open.
 #pragma once
 
 #include <atomic>
