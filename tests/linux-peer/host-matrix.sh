@@ -4,7 +4,11 @@
 # PRIVATE_NQN=nqn (a subsystem this host may not use: connect must be refused),
 # KATO_IDLE=seconds (an idle connection stays up across keep-alive periods), RESTART=1 (the
 # host reconnects across a restart of nvmf-target, which the host script performs when
-# it reads "REQUEST-RESTART" on the console, and the data written before reads back).
+# it reads "REQUEST-RESTART" on the console, and the data written before reads back),
+# RECONFIGURE=1 (while fio verifies namespace 1, namespace 2 is added and then removed
+# over the target's control socket, which the host script does when it reads
+# "REQUEST-NS-ADD" and "REQUEST-NS-REMOVE": the kernel sees the block device appear and
+# go without reconnecting, and namespace 1's I/O sees no error).
 # where each COMBO is "name|nvme connect flags" (e.g. "digests|-g -G -i 4 -Q 32") and JOBS
 # is "basic" (one 4 KiB random write-and-verify job) or "full" (4 KiB random writes at
 # QD32, 128 KiB sequential writes, 1 MiB writes, and a 70/30 random read/write mix, all
@@ -13,7 +17,7 @@
 # "CHECK PASS|FAIL <what>" lines; exits non-zero when anything failed.
 port=$1 nqn=$2 jobs=$3 size=$4 extras=$5
 shift 5
-PRIVATE_NQN= KATO_IDLE= RESTART=
+PRIVATE_NQN= KATO_IDLE= RESTART= RECONFIGURE=
 if [[ $extras != - ]]; then IFS=, read -r -a kv <<<"$extras"; for x in "${kv[@]}"; do declare "$x"; done; fi
 failed=0
 check() {  # check NAME COMMAND...
@@ -93,6 +97,37 @@ if [[ -n ${KATO_IDLE:-} ]]; then
     live() { [[ $(cat "/sys/class/nvme/$ctrl/state") == live ]] && dd if="$DEV" of=/dev/null bs=4k count=1 iflag=direct &&
       ! dmesg | grep -iE 'nvme.*(error|fail|reset|timeout|reconnect)'; }
     check "still live after ${KATO_IDLE} s idle, no resets" live
+    check "disconnect" nvme disconnect -n "$nqn"
+  fi
+fi
+
+if [[ -n ${RECONFIGURE:-} ]]; then
+  echo "== namespaces added and removed while the host is connected (asynchronous events)"
+  dmesg -C
+  if check "connect" nvme connect -t tcp -a 10.0.2.2 -s "$port" -n "$nqn" -i 2; then
+    DEV=$(device)
+    ctrl=$(basename "$(ls -d /sys/class/nvme/nvme* | head -1)")
+    N2=${DEV%n1}n2  # namespace 2's block device: the same name with the other NSID
+    # Namespace 1 keeps working through both changes.
+    fio --name=busy --filename="$DEV" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k --iodepth=8       --size=8M --time_based --runtime=20 --verify=crc32c --do_verify=1 --verify_fatal=1       --output-format=terse >/run/job/busy.out 2>&1 &
+    busy=$!
+    sleep 1
+    echo "REQUEST-NS-ADD"
+    appeared() { for _ in $(seq 300); do [[ -b $N2 ]] && return 0; sleep 0.1; done
+      ls /dev/nvme*; return 1; }
+    if check "namespace 2 appears as $N2 without reconnecting" appeared; then
+      n2io() { fio --name=n2 --filename="$N2" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k         --iodepth=8 --size=4M --verify=crc32c --do_verify=1 --verify_fatal=1 --output-format=terse         >/run/job/n2.out 2>&1 || { cat /run/job/n2.out; return 1; }; }
+      check "namespace 2: fio 4k random writes, verified" n2io
+    fi
+    echo "REQUEST-NS-REMOVE"
+    gone() { for _ in $(seq 300); do [[ ! -e $N2 ]] && return 0; sleep 0.1; done; return 1; }
+    check "namespace 2 disappears" gone
+    busy_ok() { wait "$busy" || { cat /run/job/busy.out; return 1; }; }
+    check "namespace 1: fio verify ran through both changes without an error" busy_ok
+    live() { [[ $(cat "/sys/class/nvme/$ctrl/state") == live ]] &&
+      ! dmesg | grep -iE 'nvme.*(error|fail|reset|timeout|reconnect)'; }
+    check "the controller stayed live: no resets or errors in the kernel log" live
+    dmesg | grep -iE 'nvme' | tail -6 | sed 's/^/    kernel: /'
     check "disconnect" nvme disconnect -n "$nqn"
   fi
 fi
