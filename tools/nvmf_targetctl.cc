@@ -7,6 +7,8 @@
 //   nvmf-targetctl ns-remove NQN NSID
 //   nvmf-targetctl ns-resize NQN NSID SIZE
 //   nvmf-targetctl host-add NQN HOSTNQN | host-remove NQN HOSTNQN | allow-any-host NQN yes|no
+//   nvmf-targetctl listener-add PORTID [tcp|rdma:]ADDR:PORT | listener-remove PORTID
+//   nvmf-targetctl ana-state PORTID STATE [--group G]
 //   nvmf-targetctl save PATH
 //   nvmf-targetctl call METHOD [PARAMS-JSON]
 //
@@ -104,8 +106,9 @@ int main(int argc, char** argv) {
   std::string sock = kDefaultSocket;
   app.add_option("-s,--socket", sock, "The target's --control-socket")->capture_default_str();
   app.require_subcommand(1);
-  std::string nqn, backend, uuid, host, size, path, method, params, yesno;
-  uint32_t nsid = 0;
+  std::string nqn, backend, uuid, host, size, path, method, params, yesno, listen, state;
+  uint32_t nsid = 0, group = 1, ana_group = 1;
+  uint16_t portid = 0;
 
   auto* show = app.add_subcommand("show", "subsystems, their namespaces and allowed hosts");
   auto* ports = app.add_subcommand("ports", "the ports the target listens on");
@@ -114,6 +117,7 @@ int main(int argc, char** argv) {
   add->add_option("backend", backend, "mem:SIZE, null:SIZE or file:PATH")->required();
   add->add_option("--nsid", nsid, "the namespace ID (default: the lowest free one)");
   add->add_option("--uuid", uuid, "the namespace UUID (default: derived from NQN and NSID)");
+  add->add_option("--ana-group", ana_group, "its ANA group (default 1)");
   auto* rm = app.add_subcommand("ns-remove", "remove a namespace (its running commands finish first)");
   rm->add_option("nqn", nqn, "subsystem NQN")->required();
   rm->add_option("nsid", nsid, "namespace ID")->required();
@@ -130,6 +134,17 @@ int main(int argc, char** argv) {
   auto* any = app.add_subcommand("allow-any-host", "let any host connect (yes) or only the listed ones (no)");
   any->add_option("nqn", nqn, "subsystem NQN")->required();
   any->add_option("allow", yesno, "yes or no")->required()->check(CLI::IsMember({"yes", "no"}));
+  auto* la = app.add_subcommand("listener-add", "listen on one more port (discovery hosts are told)");
+  la->add_option("portid", portid, "port ID (as in nvmetcli)")->required();
+  la->add_option("address", listen, "[tcp:|rdma:]ADDR:PORT (PORT 0: a free one)")->required();
+  auto* lr = app.add_subcommand("listener-remove", "stop listening on a port and close its connections");
+  lr->add_option("portid", portid, "port ID")->required();
+  auto* ana = app.add_subcommand("ana-state", "set an ANA group's state through a port (hosts are told)");
+  ana->add_option("portid", portid, "port ID")->required();
+  ana->add_option("state", state, "optimized, non-optimized, inaccessible, persistent-loss or change")
+      ->required()
+      ->check(CLI::IsMember({"optimized", "non-optimized", "inaccessible", "persistent-loss", "change"}));
+  ana->add_option("--group", group, "ANA group (default 1)");
   auto* save = app.add_subcommand("save", "write the running configuration as nvmetcli JSON (for --config)");
   save->add_option("path", path, "file to write")->required();
   auto* call = app.add_subcommand("call", "call any method with JSON parameters; prints the result");
@@ -141,13 +156,16 @@ int main(int argc, char** argv) {
     Show(Call(sock, "get_subsystems", json::object()));
   } else if (ports->parsed()) {
     for (const json& p : Call(sock, "get_ports", json::object())) {
-      std::printf("port %u: %s %s:%s\n", p.value("portid", 0u), p.value("trtype", "").c_str(),
-                  p.value("traddr", "").c_str(), p.value("trsvcid", "").c_str());
+      std::string ana;
+      for (const auto& [g, st] : p["ana_states"].items()) ana += " group " + g + " " + st.get<std::string>();
+      std::printf("port %u: %s %s:%s, ANA:%s\n", p.value("portid", 0u), p.value("trtype", "").c_str(),
+                  p.value("traddr", "").c_str(), p.value("trsvcid", "").c_str(), ana.c_str());
     }
   } else if (add->parsed()) {
     json p = {{"nqn", nqn}, {"backend", backend}};
     if (nsid != 0) p["nsid"] = nsid;
     if (!uuid.empty()) p["uuid"] = uuid;
+    if (ana_group != 1) p["ana_group"] = ana_group;
     json r = Call(sock, "add_namespace", p);
     std::printf("namespace %u added to %s\n", r.value("nsid", 0u), nqn.c_str());
   } else if (rm->parsed()) {
@@ -165,6 +183,33 @@ int main(int argc, char** argv) {
   } else if (any->parsed()) {
     Call(sock, "set_allow_any_host", {{"nqn", nqn}, {"allow", yesno == "yes"}});
     std::printf("%s: %s\n", nqn.c_str(), yesno == "yes" ? "any host may connect" : "only listed hosts may connect");
+  } else if (la->parsed()) {
+    std::string trtype = "tcp", rest = listen;
+    if (rest.rfind("tcp:", 0) == 0 || rest.rfind("rdma:", 0) == 0) {
+      trtype = rest.substr(0, rest.find(':'));
+      rest = rest.substr(rest.find(':') + 1);
+    }
+    const size_t colon = rest.rfind(':');
+    if (colon == std::string::npos) Die(2, "address must be [tcp:|rdma:]ADDR:PORT");
+    std::string addr = rest.substr(0, colon);
+    if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+    unsigned long port = 0;
+    try {
+      port = std::stoul(rest.substr(colon + 1));
+    } catch (const std::exception&) {
+      Die(2, "bad port in " + listen);
+    }
+    if (port > 65535) Die(2, "bad port in " + listen);
+    json r = Call(sock, "add_listener",
+                  {{"portid", portid}, {"trtype", trtype}, {"traddr", addr}, {"trsvcid", port}});
+    std::printf("port %u listening on %s %s:%s\n", portid, trtype.c_str(), addr.c_str(),
+                r.value("trsvcid", "").c_str());
+  } else if (lr->parsed()) {
+    Call(sock, "remove_listener", {{"portid", portid}});
+    std::printf("port %u removed\n", portid);
+  } else if (ana->parsed()) {
+    Call(sock, "set_ana_state", {{"portid", portid}, {"ana_group", group}, {"state", state}});
+    std::printf("port %u: ANA group %u %s\n", portid, group, state.c_str());
   } else if (save->parsed()) {
     json r = Call(sock, "save", {{"path", path}});
     std::printf("saved to %s\n", r.value("path", path).c_str());

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,11 +22,16 @@
 
 namespace nvmf::target {
 
+// Asymmetric Namespace Access: each namespace belongs to an ANA group (1..kMaxAnaGroups);
+// each port gives each group a state (spec::AnaState; optimized unless set otherwise).
+inline constexpr uint32_t kMaxAnaGroups = 32;
+
 struct NamespaceConfig {
   uint32_t nsid = 0;          // 0: the next free one
   std::string backend;        // "mem:64M", "null:1G", "file:/path"
   std::string uuid;           // optional, 36-character text form; derived when empty
   bool enabled = true;
+  uint32_t ana_group = 1;
 };
 
 struct SubsystemConfig {
@@ -43,6 +49,7 @@ struct PortConfig {
   uint16_t port = 4420;       // 0: a free one (see Target::ports)
   std::vector<std::string> subsystems;  // NQNs exposed here; empty: all of them
   TransportType trtype = TransportType::kTcp;
+  std::map<uint32_t, uint8_t> ana_states;  // ANA group -> spec::AnaState; absent: optimized
 };
 
 struct TargetConfig {
@@ -111,6 +118,17 @@ class Target {
   virtual Status AddHost(const std::string& subnqn, const std::string& hostnqn) = 0;
   virtual Status RemoveHost(const std::string& subnqn, const std::string& hostnqn) = 0;
   virtual Status SetAllowAnyHost(const std::string& subnqn, bool allow) = 0;
+  // A listener more (port.port 0: a free one; *bound: the port it got). Discovery
+  // controllers get a Discovery Log Page Change event.
+  virtual Status AddListener(const PortConfig& port, uint16_t* bound) = 0;
+  // Stops listening on the port and closes every connection that came in through it (its
+  // hosts fail over to their other paths, or reconnect when it comes back).
+  virtual Status RemoveListener(uint16_t portid) = 0;
+  // The ANA state (spec::AnaState) of an ANA group through a port. I/O commands through
+  // that port on the group's namespaces then complete with the matching path-related
+  // status when it is inaccessible, persistent loss or change; controllers that came in
+  // through the port get an ANA Change event.
+  virtual Status SetAnaState(uint16_t portid, uint32_t ana_group, uint8_t state) = 0;
   // The configuration running now (ports as bound), for saving.
   virtual TargetConfig RunningConfig() const = 0;
 };

@@ -2,6 +2,7 @@
 // Event Request.
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "nvmf/spec/admin.h"
 #include "target/discovery.h"
@@ -75,12 +76,22 @@ void QueueHandler::Identify(Request* r) {
       CopyPadded(id->mn, sizeof(id->mn), sub->model);
       CopyPadded(id->fr, sizeof(id->fr), "0.1");
       id->rab = 6;
-      id->cmic = 1 << 1;  // more than one controller may attach
+      // More than one port and controller may reach the subsystem; ANA reporting.
+      id->cmic = sub->discovery ? 1 << 1 : (1 << 0 | 1 << 1 | 1 << 3);
       const ControllerTransportValues tv = QpairControllerValues(qp_);
       id->mdts = sub->discovery ? 0 : Mdts(tv.max_transfer);
       id->cntlid = ctrl_->cntlid;
       id->ver = 0x00010400;
-      id->oaes = sub->discovery ? 1u << 31 : 1u << 8;  // discovery log / namespace attribute notices
+      // Discovery log change; or namespace attribute and ANA change notices.
+      id->oaes = sub->discovery ? 1u << 31 : (1u << 8 | 1u << 11);
+      if (!sub->discovery) {
+        id->anatt = kAnaTransitionTimeS;
+        // Optimized, non-optimized, inaccessible, persistent loss and change states are
+        // reported; a namespace's group does not change while it is attached.
+        id->anacap = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 4 | 1 << 6;
+        id->anagrpmax = kMaxAnaGroups;
+        id->nanagrpid = kMaxAnaGroups;
+      }
       id->cntrltype = sub->discovery ? 2 : 1;
       id->acl = 3;
       id->aerl = kMaxAers - 1;
@@ -115,6 +126,7 @@ void QueueHandler::Identify(Request* r) {
       id->flbas = 0;
       id->dlfeat = 1;   // deallocated blocks read as zeroes
       id->nmic = 1;     // may be shared
+      id->anagrpid = ns->config.ana_group;
       id->lbaf[0].lbads = static_cast<uint8_t>(ns->lba_shift);
       std::memcpy(id->nguid, ns->nguid, 16);
       break;
@@ -229,6 +241,11 @@ void QueueHandler::GetLogPage(Request* r) {
       std::memcpy(page.data(), &log, sizeof(log));
       break;
     }
+    case spec::kLogAna:
+      if (discovery) return Complete(r, Specific(kScInvalidLogPage));
+      page = AnaLog((spec::GetLogPageLsp(sqe) & 1) != 0);
+      if (!rae) ctrl_->events_masked &= ~kEventAnaChanged;
+      break;
     case spec::kLogDiscovery:
       if (!discovery) return Complete(r, Specific(kScInvalidLogPage));
       page = BuildDiscoveryLog(*tc_, ctrl_->hostnqn);
@@ -331,6 +348,7 @@ struct EventKind {
 constexpr EventKind kEventKinds[] = {
     {kEventNamespaceChanged, 0x2u | 0x00u << 8 | uint32_t{spec::kLogChangedNamespaces} << 16, 1u << 8},
     {kEventDiscoveryChanged, 0x2u | 0xF0u << 8 | uint32_t{spec::kLogDiscovery} << 16, 1u << 31},
+    {kEventAnaChanged, 0x2u | 0x03u << 8 | uint32_t{spec::kLogAna} << 16, 1u << 11},
 };
 }  // namespace
 
@@ -345,6 +363,35 @@ void QueueHandler::NamespaceChanged(uint32_t nsid) {
     }
   }
   RaiseEvent(kEventNamespaceChanged);
+}
+
+void QueueHandler::AnaChanged() {
+  if (closed_ || ctrl_ == nullptr || qid_ != 0) return;
+  RaiseEvent(kEventAnaChanged);
+}
+
+// The ANA log page as this controller sees it through its port: one descriptor per group
+// that holds a namespace (group 1 always), with its NSIDs unless groups_only.
+std::vector<uint8_t> QueueHandler::AnaLog(bool groups_only) {
+  std::map<uint32_t, std::vector<uint32_t>> groups{{1, {}}};
+  for (const auto& [nsid, ns] : Namespaces()) groups[ns->config.ana_group].push_back(nsid);
+  spec::AnaLogHeader h{};
+  h.chgcnt = tc_->ana_change_count.load();
+  h.ngrps = static_cast<uint16_t>(groups.size());
+  std::vector<uint8_t> page(sizeof(h));
+  std::memcpy(page.data(), &h, sizeof(h));
+  for (const auto& [grp, nsids] : groups) {
+    spec::AnaGroupDescriptor d{};
+    d.grpid = grp;
+    d.nnsids = groups_only ? 0 : static_cast<uint32_t>(nsids.size());
+    d.chgcnt = h.chgcnt;
+    d.state = port_->ana[grp].load();
+    const size_t at = page.size();
+    page.resize(at + sizeof(d) + d.nnsids * 4);
+    std::memcpy(page.data() + at, &d, sizeof(d));
+    if (d.nnsids > 0) std::memcpy(page.data() + at + sizeof(d), nsids.data(), d.nnsids * 4);
+  }
+  return page;
 }
 
 void QueueHandler::DiscoveryChanged() {

@@ -16,8 +16,10 @@
 //                 one), "enable" (absent: 1), "device": "path" (required when enabled),
 //                 "uuid" (optional, 8-4-4-4-12 hex digits).
 //   hosts[]       "nqn" (checked, otherwise unused: a subsystem's "allowed_hosts" decide).
-// Everything else (attr.version, cntlid ranges, param, referrals, ana groups, nguid,
-// treq, tsas, ...) is ignored.
+//   ANA: ports[].ana_groups[] "grpid" (1-32) with "ana": "state" (optimized, non-optimized,
+//   inaccessible, persistent-loss, change), and namespaces[] "ana_grpid" (absent: 1).
+// Everything else (attr.version, cntlid ranges, param, referrals, nguid, treq, tsas, ...)
+// is ignored.
 //
 // Namespace backends: "device.path" names a file or block device, which becomes
 // "file:PATH". Our extension: a path that starts with "mem:", "null:" or "file:" is a
@@ -40,8 +42,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nvmf/spec/admin.h"
 #include "nvmf/target.h"
 #include "nvmf/transport.h"
+#include "target/reconfigure.h"
 
 namespace nvmf::target {
 namespace {
@@ -181,6 +185,10 @@ Status ParseNamespace(const json& j, const std::string& where, NamespaceConfig* 
   s = GetFlag(j, "enable", where, "enable", &enabled);
   if (!s.ok()) return s;
   ns->enabled = enabled;
+  uint64_t grp = 1;
+  s = GetUint(j, "ana_grpid", where, "ana_grpid", false, 1, kMaxAnaGroups, &grp);
+  if (!s.ok()) return s;
+  ns->ana_group = static_cast<uint32_t>(grp);
 
   std::string path;
   const json* dev = Member(j, "device");
@@ -318,6 +326,30 @@ Status ParsePort(const json& j, const std::string& index_where,
     port->port = static_cast<uint16_t>(n);
   } else {
     return WrongType(where, "addr.trsvcid", "a string", *svc);
+  }
+
+  const json* groups;
+  s = GetArray(j, "ana_groups", where, "ana_groups", &groups);
+  if (!s.ok()) return s;
+  for (size_t k = 0; k < groups->size(); k++) {
+    const json& g = (*groups)[k];
+    const std::string gwhere = where + ": ana_groups[" + std::to_string(k) + "]";
+    if (!g.is_object()) return Bad(gwhere, std::string("must be an object, not ") + g.type_name());
+    uint64_t grpid = 0;
+    s = GetUint(g, "grpid", gwhere, "grpid", true, 1, kMaxAnaGroups, &grpid);
+    if (!s.ok()) return s;
+    std::string state = "optimized";
+    if (const json* ana = Member(g, "ana")) {
+      if (!ana->is_object()) return WrongType(gwhere, "ana", "an object", *ana);
+      s = GetString(*ana, "state", gwhere, "ana.state", false, &state);
+      if (!s.ok()) return s;
+    }
+    uint8_t st = 0;
+    if (!ParseAnaState(state, &st)) {
+      return Bad(gwhere, "ANA state '" + state +
+                             "' is not optimized, non-optimized, inaccessible, persistent-loss or change");
+    }
+    if (st != spec::kAnaOptimized) port->ana_states[static_cast<uint32_t>(grpid)] = st;
   }
 
   const json* subs;

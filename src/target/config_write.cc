@@ -5,8 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nvmf/spec/admin.h"
 #include "nvmf/target.h"
 #include "nvmf/transport.h"
+#include "target/reconfigure.h"
 
 namespace nvmf::target {
 
@@ -22,7 +24,7 @@ std::string FormatNvmetcliConfig(const TargetConfig& config) {
       const std::string path = n.backend.rfind("file:", 0) == 0 ? n.backend.substr(5) : n.backend;
       json dev = {{"path", path}};
       if (!n.uuid.empty()) dev["uuid"] = n.uuid;
-      nss.push_back({{"nsid", n.nsid}, {"enable", n.enabled ? 1 : 0}, {"device", dev}});
+      nss.push_back({{"nsid", n.nsid}, {"enable", n.enabled ? 1 : 0}, {"ana_grpid", n.ana_group}, {"device", dev}});
     }
     json attr = {{"allow_any_host", s.allow_any_host ? "1" : "0"}};
     if (!s.serial.empty()) attr["serial"] = s.serial;
@@ -41,12 +43,24 @@ std::string FormatNvmetcliConfig(const TargetConfig& config) {
       for (const SubsystemConfig& s : config.subsystems) subs.push_back(s.nqn);
     }
     const bool v6 = p.addr.find(':') != std::string::npos;
+    json groups = json::array();
+    std::set<uint32_t> used = {1};
+    for (const SubsystemConfig& s : config.subsystems) {
+      for (const NamespaceConfig& n : s.namespaces) used.insert(n.ana_group);
+    }
+    for (const auto& [grp, st] : p.ana_states) used.insert(grp);
+    for (uint32_t grp : used) {
+      auto it = p.ana_states.find(grp);
+      const uint8_t st = it == p.ana_states.end() ? uint8_t{spec::kAnaOptimized} : it->second;
+      groups.push_back({{"grpid", grp}, {"ana", {{"state", AnaStateName(st)}}}});
+    }
     ports.push_back({{"portid", p.portid},
                      {"addr",
                       {{"trtype", TransportTypeName(p.trtype)},
                        {"adrfam", v6 ? "ipv6" : "ipv4"},
                        {"traddr", p.addr},
                        {"trsvcid", std::to_string(p.port)}}},
+                     {"ana_groups", groups},
                      {"subsystems", subs}});
   }
   json root = {{"hosts", hosts}, {"ports", ports}, {"subsystems", subsystems}};

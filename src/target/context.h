@@ -2,8 +2,10 @@
 // subsystems, the controllers, the ports (for the discovery log), and logging.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,17 +15,42 @@
 
 namespace nvmf::target {
 
+inline bool ValidAnaState(uint8_t s) {
+  return s == spec::kAnaOptimized || s == spec::kAnaNonOptimized || s == spec::kAnaInaccessible ||
+         s == spec::kAnaPersistentLoss || s == spec::kAnaChange;
+}
+
+// What a port's connections read for every command: the ANA state of each ANA group
+// through this port (relaxed atomics; a change is told to hosts by an event).
+struct PortState {
+  explicit PortState(uint16_t id) : portid(id) {
+    for (auto& a : ana) a.store(spec::kAnaOptimized);
+  }
+  const uint16_t portid;
+  std::atomic<uint8_t> ana[kMaxAnaGroups + 1];  // by ANA group ID; [0] unused
+};
+
 struct BoundPort {
   PortConfig config;
   uint16_t port = 0;  // as bound
   ControllerTransportValues values;  // what the port's transport reports in Identify
   spec::DiscoveryLogEntry entry{};   // the transport's fields of its discovery entries
+  std::shared_ptr<PortState> state;
 };
 
 struct TargetContext {
   TargetConfig config;
   std::vector<std::unique_ptr<Subsystem>> subsystems;  // [0] is the discovery subsystem
+  // Ports come and go while the target serves (listeners added and removed): under
+  // ports_mu; loops take a copy (Ports()).
+  mutable std::mutex ports_mu;
   std::vector<BoundPort> ports;
+  std::vector<BoundPort> Ports() const {
+    std::lock_guard<std::mutex> lock(ports_mu);
+    return ports;
+  }
+  // The ANA change count: moves with every ANA state change (any port).
+  std::atomic<uint64_t> ana_change_count{1};
   ControllerRegistry controllers;
 
   const Subsystem* FindSubsystem(const std::string& nqn) const {

@@ -11,8 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nvmf/spec/admin.h"
 #include "nvmf/target_control.h"
 #include "target/backend.h"
+#include "target/reconfigure.h"
 
 namespace nvmf::target {
 namespace {
@@ -101,7 +103,7 @@ json SubsystemsJson(const TargetConfig& c) {
   for (const SubsystemConfig& s : c.subsystems) {
     json nss = json::array();
     for (const NamespaceConfig& n : s.namespaces) {
-      nss.push_back({{"nsid", n.nsid}, {"backend", n.backend}, {"uuid", n.uuid}});
+      nss.push_back({{"nsid", n.nsid}, {"backend", n.backend}, {"uuid", n.uuid}, {"ana_group", n.ana_group}});
     }
     subs.push_back({{"nqn", s.nqn},
                     {"serial", s.serial},
@@ -116,11 +118,19 @@ json SubsystemsJson(const TargetConfig& c) {
 json PortsJson(const TargetConfig& c) {
   json ports = json::array();
   for (const PortConfig& p : c.ports) {
+    json ana = json::object();
+    for (uint32_t g = 1; g <= kMaxAnaGroups; g++) {
+      auto it = p.ana_states.find(g);
+      if (it != p.ana_states.end() || g == 1) {
+        ana[std::to_string(g)] = AnaStateName(it == p.ana_states.end() ? uint8_t{spec::kAnaOptimized} : it->second);
+      }
+    }
     ports.push_back({{"portid", p.portid},
                      {"trtype", TransportTypeName(p.trtype)},
                      {"traddr", p.addr},
                      {"trsvcid", std::to_string(p.port)},
-                     {"subsystems", p.subsystems}});
+                     {"subsystems", p.subsystems},
+                     {"ana_states", ana}});
   }
   return ports;
 }
@@ -169,6 +179,7 @@ const std::map<std::string, Method>& Methods() {
          NamespaceConfig nc;
          nc.backend = p.String("backend");
          nc.uuid = p.String("uuid", "");
+         nc.ana_group = static_cast<uint32_t>(p.Uint("ana_group", kMaxAnaGroups, false, 1));
          uint32_t nsid = static_cast<uint32_t>(p.Uint("nsid", 0xFFFFFFFEu, false, 0));
          Check(t->AddNamespace(p.String("nqn"), nc, &nsid));
          return json{{"nsid", nsid}};
@@ -192,6 +203,35 @@ const std::map<std::string, Method>& Methods() {
       {"remove_host",
        [](Target* t, const Params& p) {
          Check(t->RemoveHost(p.String("nqn"), p.String("host")));
+         return json(true);
+       }},
+      {"add_listener",
+       [](Target* t, const Params& p) {
+         PortConfig pc;
+         pc.portid = static_cast<uint16_t>(p.Uint("portid", 65535));
+         if (!ParseTransportType(p.String("trtype", "tcp"), &pc.trtype)) {
+           throw Failure{kInvalidParams, "\"trtype\" must be tcp or rdma"};
+         }
+         pc.addr = p.String("traddr");
+         pc.port = static_cast<uint16_t>(p.Uint("trsvcid", 65535));
+         uint16_t bound = 0;
+         Check(t->AddListener(pc, &bound));
+         return json{{"portid", pc.portid}, {"trsvcid", std::to_string(bound)}};
+       }},
+      {"remove_listener",
+       [](Target* t, const Params& p) {
+         Check(t->RemoveListener(static_cast<uint16_t>(p.Uint("portid", 65535))));
+         return json(true);
+       }},
+      {"set_ana_state",
+       [](Target* t, const Params& p) {
+         uint8_t st = 0;
+         if (!ParseAnaState(p.String("state"), &st)) {
+           throw Failure{kInvalidParams,
+                         "\"state\" must be optimized, non-optimized, inaccessible, persistent-loss or change"};
+         }
+         Check(t->SetAnaState(static_cast<uint16_t>(p.Uint("portid", 65535)),
+                              static_cast<uint32_t>(p.Uint("ana_group", kMaxAnaGroups, false, 1)), st));
          return json(true);
        }},
       {"set_allow_any_host",

@@ -25,6 +25,9 @@ class QueueHandler;
 // Asynchronous event kinds this target raises (bits of Controller::events_*).
 inline constexpr uint32_t kEventNamespaceChanged = 1u << 0;  // Notice, Namespace Attribute Changed
 inline constexpr uint32_t kEventDiscoveryChanged = 1u << 1;  // Notice, Discovery Log Page Change
+inline constexpr uint32_t kEventAnaChanged = 1u << 2;        // Notice, Asymmetric Namespace Access Change
+// ANATT: how long a group may stay in the change state.
+inline constexpr uint8_t kAnaTransitionTimeS = 10;
 
 struct QueueRef {
   std::weak_ptr<QueueHandler> handler;

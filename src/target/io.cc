@@ -37,12 +37,29 @@ void QueueHandler::HandleIo(Request* r) {
   if (sqe.opc == spec::kNvmFlush) return FlushCommand(r);
   r->ns = EnterNamespace(sqe.nsid);
   if (r->ns == nullptr) return Complete(r, Generic(spec::kScInvalidNamespace));
+  if (const uint16_t ana = AnaStatus(r->ns); ana != 0) return Complete(r, ana);
   switch (sqe.opc) {
     case spec::kNvmRead: return ReadCommand(r);
     case spec::kNvmWrite: return WriteCommand(r);
     case spec::kNvmWriteZeroes: return WriteZeroesCommand(r);
     case spec::kNvmDatasetManagement: return DatasetManagement(r);
     default: return Complete(r, Generic(spec::kScInvalidOpcode));
+  }
+}
+
+// The path-related status for a command on ns through this queue's port, when that port
+// gives the namespace's ANA group a state in which it cannot be accessed; 0 otherwise.
+uint16_t QueueHandler::AnaStatus(const Namespace* ns) const {
+  switch (port_->ana[ns->config.ana_group].load(std::memory_order_relaxed)) {
+    case spec::kAnaOptimized:
+    case spec::kAnaNonOptimized:
+      return 0;
+    case spec::kAnaPersistentLoss:
+      return spec::MakeStatus(spec::kSctPathRelated, spec::kScAnaPersistentLoss, false);
+    case spec::kAnaChange:
+      return spec::MakeStatus(spec::kSctPathRelated, spec::kScAnaTransition, false);
+    default:
+      return spec::MakeStatus(spec::kSctPathRelated, spec::kScAnaInaccessible, false);
   }
 }
 

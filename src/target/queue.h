@@ -25,10 +25,11 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
                      private BufferPool::Waiter {
  public:
   // release: called on the loop when the handler may be destroyed. pool: the loop's I/O
-  // buffers (outlives the handler).
-  QueueHandler(TargetContext* tc, EventLoop* loop, BufferPool* pool,
+  // buffers (outlives the handler). port: the state of the port the connection came in
+  // through.
+  QueueHandler(TargetContext* tc, EventLoop* loop, BufferPool* pool, std::shared_ptr<PortState> port,
                std::function<void(QueueHandler*)> release)
-      : tc_(tc), loop_(loop), pool_(pool), release_(std::move(release)) {}
+      : tc_(tc), loop_(loop), pool_(pool), port_(std::move(port)), release_(std::move(release)) {}
   virtual ~QueueHandler();
 
   Status Attach(Connection conn);
@@ -56,6 +57,7 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   void GetFeatures(Request* r);
   void AsyncEventRequest(Request* r);
   void RaiseEvent(uint32_t kind);
+  std::vector<uint8_t> AnaLog(bool groups_only);
   void DeliverEvents();  // completes Asynchronous Event Requests with pending events
   // io.cc
   void ReadCommand(Request* r);
@@ -64,6 +66,7 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   void WriteZeroesCommand(Request* r);
   void DatasetManagement(Request* r);
   bool CheckRange(Request* r);
+  uint16_t AnaStatus(const Namespace* ns) const;
   bool CheckTransfer(Request* r);
   void ReadFromBackend(Request* r);
   // Flushes every namespace of the subsystem; done runs once with the first error.
@@ -90,6 +93,9 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   void SendAndComplete(Request* r, size_t have);
   void SendBytesAndComplete(Request* r, const uint8_t* p, size_t have);
   std::shared_ptr<Controller> controller() const { return ctrl_; }
+  uint16_t portid() const { return port_->portid; }
+  // Admin queue, on its loop: an ANA state of this queue's port changed.
+  void AnaChanged();
   // The subsystem's namespaces as this queue sees them: its own snapshot, taken anew when
   // the subsystem has changed since (connected queues only).
   const NamespaceMap& Namespaces();
@@ -114,6 +120,7 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   TargetContext* tc_;
   EventLoop* loop_;
   BufferPool* pool_;
+  std::shared_ptr<PortState> port_;
   std::function<void(QueueHandler*)> release_;
   Qpair* qp_ = nullptr;
   bool closed_ = false;

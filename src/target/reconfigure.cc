@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "target/queue.h"
 
@@ -35,11 +36,36 @@ void NamespaceChanged(TargetContext* tc, const Subsystem* sub, uint32_t nsid) {
   OnAdminQueues(tc, sub, "", [nsid](QueueHandler* q) { q->NamespaceChanged(nsid); });
 }
 
+}  // namespace
+
 void DiscoveryChanged(TargetContext* tc, const std::string& hostnqn) {
   OnAdminQueues(tc, tc->subsystems[0].get(), hostnqn, [](QueueHandler* q) { q->DiscoveryChanged(); });
 }
 
+namespace {
+constexpr std::pair<uint8_t, const char*> kAnaNames[] = {
+    {spec::kAnaOptimized, "optimized"},       {spec::kAnaNonOptimized, "non-optimized"},
+    {spec::kAnaInaccessible, "inaccessible"}, {spec::kAnaPersistentLoss, "persistent-loss"},
+    {spec::kAnaChange, "change"},
+};
 }  // namespace
+
+const char* AnaStateName(uint8_t state) {
+  for (const auto& [s, name] : kAnaNames) {
+    if (s == state) return name;
+  }
+  return "?";
+}
+
+bool ParseAnaState(const std::string& name, uint8_t* state) {
+  for (const auto& [s, n] : kAnaNames) {
+    if (name == n) {
+      *state = s;
+      return true;
+    }
+  }
+  return false;
+}
 
 Status AddNamespace(TargetContext* tc, const std::string& subnqn, const NamespaceConfig& nc,
                     uint32_t* nsid) {
@@ -117,9 +143,15 @@ Status SetAllowAnyHost(TargetContext* tc, const std::string& subnqn, bool allow)
 TargetConfig RunningConfig(const TargetContext& tc) {
   TargetConfig c = tc.config;
   c.ports.clear();
-  for (const BoundPort& p : tc.ports) {
-    c.ports.push_back(p.config);
-    c.ports.back().port = p.port;
+  for (const BoundPort& p : tc.Ports()) {
+    PortConfig pc = p.config;
+    pc.port = p.port;
+    pc.ana_states.clear();
+    for (uint32_t g = 1; g <= kMaxAnaGroups; g++) {
+      const uint8_t st = p.state->ana[g].load();
+      if (st != spec::kAnaOptimized) pc.ana_states[g] = st;
+    }
+    c.ports.push_back(pc);
   }
   c.subsystems.clear();
   for (const auto& s : tc.subsystems) {

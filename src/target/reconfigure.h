@@ -28,6 +28,14 @@ Status AddHost(TargetContext* tc, const std::string& subnqn, const std::string& 
 Status RemoveHost(TargetContext* tc, const std::string& subnqn, const std::string& hostnqn);
 Status SetAllowAnyHost(TargetContext* tc, const std::string& subnqn, bool allow);
 
+// Tells persistent discovery controllers (of hostnqn; empty: of every host) that the
+// discovery log changed.
+void DiscoveryChanged(TargetContext* tc, const std::string& hostnqn);
+const char* AnaStateName(uint8_t state);
+// The state spec::AnaState for "optimized", "non-optimized", "inaccessible",
+// "persistent-loss", "change"; false for another name.
+bool ParseAnaState(const std::string& name, uint8_t* state);
+
 // The configuration the target runs now: as started, with every change since.
 TargetConfig RunningConfig(const TargetContext& tc);
 

@@ -115,6 +115,10 @@ Status Subsystem::AddNamespace(const NamespaceConfig& nc, uint32_t* nsid_io) {
     return (*nsid_io != 0 ? "namespace " + std::to_string(*nsid_io) : std::string("a new namespace")) + " of " + nqn;
   }();
   if (*nsid_io == 0xFFFFFFFFu) return Status::InvalidArgument("namespace ID 4294967295 is reserved");
+  if (nc.ana_group < 1 || nc.ana_group > kMaxAnaGroups) {
+    return Status::InvalidArgument(where + ": ANA group " + std::to_string(nc.ana_group) + " outside 1.." +
+                                   std::to_string(kMaxAnaGroups));
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (*nsid_io != 0 && ns_->count(*nsid_io) != 0) {

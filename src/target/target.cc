@@ -7,6 +7,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -128,16 +130,10 @@ class TargetImpl final : public Target {
                                       " connections are open; a new one was refused");
       return false;
     };
+    lp_ = lp;
     for (const PortConfig& p : config.ports) {
-      std::unique_ptr<TransportListener> l;
-      TransportAddress addr{p.trtype, p.addr, std::to_string(p.port)};
-      s = ListenTransport(workers_[0]->loop.get(), addr, lp,
-                          [this](Connection c) { Accept(std::move(c)); }, &l);
+      s = Listen(p);
       if (!s.ok()) return s;
-      BoundPort bp{p, l->port(), l->ControllerValues(), {}};
-      l->FillDiscoveryEntry(&bp.entry);
-      tc_.ports.push_back(bp);
-      listeners_.push_back(std::move(l));
     }
     for (const auto& sub : tc_.subsystems) {
       if (sub->discovery) continue;
@@ -196,7 +192,7 @@ class TargetImpl final : public Target {
 
   std::vector<uint16_t> ports() const override {
     std::vector<uint16_t> v;
-    for (const BoundPort& p : tc_.ports) v.push_back(p.port);
+    for (const BoundPort& p : tc_.Ports()) v.push_back(p.port);
     return v;
   }
   size_t connections() const override { return connections_.load(); }
@@ -228,18 +224,136 @@ class TargetImpl final : public Target {
     std::lock_guard<std::mutex> lock(change_mu_);
     return target::SetAllowAnyHost(&tc_, subnqn, allow);
   }
+  Status AddListener(const PortConfig& port, uint16_t* bound) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    for (const std::string& nqn : port.subsystems) {
+      if (tc_.FindSubsystem(nqn) == nullptr) return Status::NotFound("no subsystem " + Escape(nqn));
+    }
+    Status s = OnLoop(workers_[0].get(), [this, &port] { return Listen(port); });
+    if (!s.ok()) return s;
+    for (const BoundPort& bp : tc_.Ports()) {
+      if (bp.config.portid == port.portid) *bound = bp.port;
+    }
+    tc_.Log("listening on port " + std::to_string(port.portid) + ": " + TransportTypeName(port.trtype) + " " +
+            port.addr + ":" + std::to_string(*bound));
+    DiscoveryChanged(&tc_, "");
+    return Status::OK();
+  }
+
+  Status RemoveListener(uint16_t portid) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    {
+      std::lock_guard<std::mutex> plock(tc_.ports_mu);
+      auto it = std::find_if(tc_.ports.begin(), tc_.ports.end(),
+                             [portid](const BoundPort& bp) { return bp.config.portid == portid; });
+      if (it == tc_.ports.end()) return Status::NotFound("no port " + std::to_string(portid));
+      if (tc_.ports.size() == 1) {
+        return Status::InvalidArgument("port " + std::to_string(portid) + " is the last one");
+      }
+      tc_.ports.erase(it);
+    }
+    Status s = OnLoop(workers_[0].get(), [this, portid] {
+      listeners_.erase(portid);
+      return Status::OK();
+    });
+    if (!s.ok()) return s;
+    size_t closed = 0;
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      OnLoop(wp, [wp, portid, &closed] {
+        auto queues = wp->queues;  // Close may release handlers
+        for (auto& [ptr, q] : queues) {
+          if (q->portid() != portid) continue;
+          q->Close("port " + std::to_string(portid) + " removed");
+          closed++;
+        }
+        return Status::OK();
+      });
+    }
+    tc_.Log("port " + std::to_string(portid) + " removed; " + std::to_string(closed) +
+            " connections through it closed");
+    DiscoveryChanged(&tc_, "");
+    return Status::OK();
+  }
+
+  Status SetAnaState(uint16_t portid, uint32_t ana_group, uint8_t state) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    if (ana_group < 1 || ana_group > kMaxAnaGroups) {
+      return Status::InvalidArgument("ANA group " + std::to_string(ana_group) + " outside 1.." +
+                                     std::to_string(kMaxAnaGroups));
+    }
+    if (!ValidAnaState(state)) return Status::InvalidArgument("bad ANA state " + std::to_string(state));
+    std::shared_ptr<PortState> ps;
+    for (const BoundPort& bp : tc_.Ports()) {
+      if (bp.config.portid == portid) ps = bp.state;
+    }
+    if (ps == nullptr) return Status::NotFound("no port " + std::to_string(portid));
+    ps->ana[ana_group].store(state);
+    tc_.ana_change_count.fetch_add(1);
+    tc_.Log("port " + std::to_string(portid) + ": ANA group " + std::to_string(ana_group) + " now " +
+            AnaStateName(state));
+    for (const auto& c : tc_.controllers.All()) {
+      QueueRef a = c->AdminQueue();
+      if (a.loop == nullptr) continue;
+      a.loop->Post([w = a.handler, portid] {
+        if (auto q = w.lock(); q != nullptr && q->portid() == portid) q->AnaChanged();
+      });
+    }
+    return Status::OK();
+  }
+
   TargetConfig RunningConfig() const override {
     std::lock_guard<std::mutex> lock(change_mu_);
     return target::RunningConfig(tc_);
   }
 
  private:
+  // Runs fn on w's loop and waits for it. Not from a loop thread; not after Stop.
+  Status OnLoop(Worker* w, std::function<Status()> fn) {
+    if (stopped_) return Status::Aborted("the target is stopping");
+    std::promise<Status> done;
+    w->loop->Post([&done, &fn] { done.set_value(fn()); });
+    return done.get_future().get();
+  }
+
+  // Binds a port and adds it to the context; on the first loop's thread, or before it runs.
+  Status Listen(const PortConfig& p) {
+    if (listeners_.count(p.portid) != 0) {
+      return Status::AlreadyExists("port " + std::to_string(p.portid) + " exists already");
+    }
+    for (const auto& [grp, state] : p.ana_states) {
+      if (grp < 1 || grp > kMaxAnaGroups) {
+        return Status::InvalidArgument("port " + std::to_string(p.portid) + ": ANA group " +
+                                       std::to_string(grp) + " outside 1.." + std::to_string(kMaxAnaGroups));
+      }
+      if (!ValidAnaState(state)) {
+        return Status::InvalidArgument("port " + std::to_string(p.portid) + ": bad ANA state " +
+                                       std::to_string(state));
+      }
+    }
+    auto state = std::make_shared<PortState>(p.portid);
+    for (const auto& [grp, st] : p.ana_states) state->ana[grp].store(st);
+    std::unique_ptr<TransportListener> l;
+    TransportAddress addr{p.trtype, p.addr, std::to_string(p.port)};
+    Status s = ListenTransport(workers_[0]->loop.get(), addr, lp_,
+                               [this, state](Connection c) { Accept(std::move(c), state); }, &l);
+    if (!s.ok()) return s;
+    BoundPort bp{p, l->port(), l->ControllerValues(), {}, state};
+    l->FillDiscoveryEntry(&bp.entry);
+    {
+      std::lock_guard<std::mutex> lock(tc_.ports_mu);
+      tc_.ports.push_back(bp);
+    }
+    listeners_[p.portid] = std::move(l);
+    return Status::OK();
+  }
+
   // On the first loop: hand the connection to the next loop in turn.
-  void Accept(Connection conn) {
+  void Accept(Connection conn, std::shared_ptr<PortState> port) {
     Worker* w = workers_[next_++ % workers_.size()].get();
     connections_++;
-    w->loop->Post([this, w, conn] {
-      auto q = std::make_shared<QueueHandler>(&tc_, w->loop.get(), w->buffers.get(),
+    w->loop->Post([this, w, conn, port] {
+      auto q = std::make_shared<QueueHandler>(&tc_, w->loop.get(), w->buffers.get(), port,
                                               [this, w](QueueHandler* h) {
                                                 w->queues.erase(h);
                                                 connections_--;
@@ -257,7 +371,8 @@ class TargetImpl final : public Target {
   TargetContext tc_;
   mutable std::mutex change_mu_;  // one change at a time
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::unique_ptr<TransportListener>> listeners_;
+  ListenParams lp_;
+  std::map<uint16_t, std::unique_ptr<TransportListener>> listeners_;  // by portid; first loop
   size_t next_ = 0;
   bool stopped_ = false;
   std::atomic<uint32_t> connections_{0};  // handed to a loop and not yet released

@@ -62,7 +62,12 @@ struct IdentifyController {
   uint16_t cctemp;
   uint8_t reserved270[50];
   uint32_t kas;     // keep alive support, units of 100 ms
-  uint8_t reserved324[188];
+  uint8_t reserved324[18];
+  uint8_t anatt;      // ANA transition time, seconds
+  uint8_t anacap;     // ANA capabilities (states reported; bit 6: ANAGRPID fixed while attached)
+  uint32_t anagrpmax;
+  uint32_t nanagrpid;
+  uint8_t reserved352[160];
   uint8_t sqes;
   uint8_t cqes;
   uint16_t maxcmd;
@@ -100,6 +105,9 @@ static_assert(offsetof(IdentifyController, mdts) == 77);
 static_assert(offsetof(IdentifyController, cntlid) == 78);
 static_assert(offsetof(IdentifyController, ver) == 80);
 static_assert(offsetof(IdentifyController, oaes) == 92);
+static_assert(offsetof(IdentifyController, anatt) == 342);
+static_assert(offsetof(IdentifyController, anagrpmax) == 344);
+static_assert(offsetof(IdentifyController, nanagrpid) == 348);
 static_assert(offsetof(IdentifyController, cntrltype) == 111);
 static_assert(offsetof(IdentifyController, oacs) == 256);
 static_assert(offsetof(IdentifyController, lpa) == 261);
@@ -141,13 +149,16 @@ struct IdentifyNamespace {
   uint16_t nabspf;
   uint16_t noiob;
   uint8_t nvmcap[16];
-  uint8_t reserved64[40];
+  uint8_t reserved64[28];
+  uint32_t anagrpid;
+  uint8_t reserved96[8];
   uint8_t nguid[16];
   uint8_t eui64[8];
   LbaFormat lbaf[64];
   uint8_t reserved384[3712];
 };
 static_assert(sizeof(IdentifyNamespace) == 4096);
+static_assert(offsetof(IdentifyNamespace, anagrpid) == 92);
 static_assert(offsetof(IdentifyNamespace, nlbaf) == 25);
 static_assert(offsetof(IdentifyNamespace, flbas) == 26);
 static_assert(offsetof(IdentifyNamespace, dlfeat) == 33);
@@ -171,6 +182,7 @@ enum LogPageId : uint8_t {
   kLogFirmwareSlot = 0x03,
   kLogChangedNamespaces = 0x04,
   kLogCommandEffects = 0x05,
+  kLogAna = 0x0C,
   kLogDiscovery = 0x70,
 };
 constexpr uint8_t GetLogPageLid(const Sqe& s) { return static_cast<uint8_t>(s.cdw10 & 0xff); }
@@ -244,6 +256,35 @@ struct ChangedNamespaceList {
   uint32_t nsid[1024];
 };
 static_assert(sizeof(ChangedNamespaceList) == 4096);
+
+// Asymmetric Namespace Access log page (0Ch): the header, then per ANA group a descriptor
+// followed by its NSIDs (none when the host asked for groups only, LSP bit 0).
+struct AnaLogHeader {
+  uint64_t chgcnt;
+  uint16_t ngrps;
+  uint8_t reserved[6];
+};
+static_assert(sizeof(AnaLogHeader) == 16);
+struct AnaGroupDescriptor {
+  uint32_t grpid;
+  uint32_t nnsids;
+  uint64_t chgcnt;
+  uint8_t state;  // AnaState
+  uint8_t reserved[15];
+};
+static_assert(sizeof(AnaGroupDescriptor) == 32);
+enum AnaState : uint8_t {
+  kAnaOptimized = 0x01,
+  kAnaNonOptimized = 0x02,
+  kAnaInaccessible = 0x03,
+  kAnaPersistentLoss = 0x04,
+  kAnaChange = 0x0F,
+};
+// Path-related status codes (SCT 3h) for a command on a path in those states.
+inline constexpr uint8_t kScAnaPersistentLoss = 0x01;
+inline constexpr uint8_t kScAnaInaccessible = 0x02;
+inline constexpr uint8_t kScAnaTransition = 0x03;
+constexpr uint8_t GetLogPageLsp(const Sqe& s) { return static_cast<uint8_t>(s.cdw10 >> 8 & 0x7f); }
 
 struct CommandEffectsLog {
   uint32_t acs[256];  // admin command supported, by opcode
