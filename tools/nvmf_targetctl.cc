@@ -156,10 +156,10 @@ int main(int argc, char** argv) {
     Show(Call(sock, "get_subsystems", json::object()));
   } else if (ports->parsed()) {
     for (const json& p : Call(sock, "get_ports", json::object())) {
-      std::string ana;
-      for (const auto& [g, st] : p["ana_states"].items()) ana += " group " + g + " " + st.get<std::string>();
+      std::string states;
+      for (const auto& [g, st] : p["ana_states"].items()) states += " group " + g + " " + st.get<std::string>();
       std::printf("port %u: %s %s:%s, ANA:%s\n", p.value("portid", 0u), p.value("trtype", "").c_str(),
-                  p.value("traddr", "").c_str(), p.value("trsvcid", "").c_str(), ana.c_str());
+                  p.value("traddr", "").c_str(), p.value("trsvcid", "").c_str(), states.c_str());
     }
   } else if (add->parsed()) {
     json p = {{"nqn", nqn}, {"backend", backend}};
