@@ -19,7 +19,6 @@ constexpr uint8_t kScFeatureNotSaveable = 0x0D;
 constexpr uint8_t kScAerLimitExceeded = 0x05;
 constexpr uint8_t kScInvalidLogPage = 0x09;
 constexpr uint32_t kMaxAers = 4;
-constexpr uint32_t kMaxNsid = 1024;
 
 void CopyPadded(char* dst, size_t n, const std::string& s) {
   std::memset(dst, ' ', n);
@@ -103,6 +102,7 @@ void QueueHandler::Identify(Request* r) {
       id->cqes = 0x44;
       id->maxcmd = tc_->config.max_queue_size;
       id->nn = sub->discovery ? 0 : kMaxNsid;
+      id->mnan = sub->discovery ? 0 : kMaxNsid;  // Linux's multipath needs it (1..NN) for ANA
       id->oncs = 1 << 2 | 1 << 3;  // Dataset Management, Write Zeroes
       id->vwc = 1;
       id->sgls = tv.sgls;

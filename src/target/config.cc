@@ -12,7 +12,7 @@
 //                 subsystem is left out: it does not listen.
 //   subsystems[]  "nqn" (required), "attr": "allow_any_host" ("1"/"0", also true/false
 //                 or 1/0; absent: 0, as Linux), "serial", "model"; "allowed_hosts" (host
-//                 NQNs); "namespaces"[]: "nsid" (1-4294967294; absent: the next free
+//                 NQNs); "namespaces"[]: "nsid" (1-1024; absent: the next free
 //                 one), "enable" (absent: 1), "device": "path" (required when enabled),
 //                 "uuid" (optional, 8-4-4-4-12 hex digits).
 //   hosts[]       "nqn" (checked, otherwise unused: a subsystem's "allowed_hosts" decide).
@@ -178,7 +178,7 @@ std::string BackendSpec(const std::string& path) {
 Status ParseNamespace(const json& j, const std::string& where, NamespaceConfig* ns) {
   if (!j.is_object()) return Bad(where, std::string("must be an object, not ") + j.type_name());
   uint64_t nsid = 0;
-  Status s = GetUint(j, "nsid", where, "nsid", false, 1, 0xFFFFFFFEull, &nsid);
+  Status s = GetUint(j, "nsid", where, "nsid", false, 1, 1024, &nsid);
   if (!s.ok()) return s;
   ns->nsid = static_cast<uint32_t>(nsid);
   bool enabled = true;

@@ -180,7 +180,7 @@ const std::map<std::string, Method>& Methods() {
          nc.backend = p.String("backend");
          nc.uuid = p.String("uuid", "");
          nc.ana_group = static_cast<uint32_t>(p.Uint("ana_group", kMaxAnaGroups, false, 1));
-         uint32_t nsid = static_cast<uint32_t>(p.Uint("nsid", 0xFFFFFFFEu, false, 0));
+         uint32_t nsid = static_cast<uint32_t>(p.Uint("nsid", 0xFFFFFFFFu, false, 0));
          Check(t->AddNamespace(p.String("nqn"), nc, &nsid));
          return json{{"nsid", nsid}};
        }},

@@ -114,7 +114,10 @@ Status Subsystem::AddNamespace(const NamespaceConfig& nc, uint32_t* nsid_io) {
   const std::string where = [&] {
     return (*nsid_io != 0 ? "namespace " + std::to_string(*nsid_io) : std::string("a new namespace")) + " of " + nqn;
   }();
-  if (*nsid_io == 0xFFFFFFFFu) return Status::InvalidArgument("namespace ID 4294967295 is reserved");
+  if (*nsid_io > kMaxNsid) {
+    return Status::InvalidArgument("namespace ID " + std::to_string(*nsid_io) + " is above " +
+                                   std::to_string(kMaxNsid) + ", the most this target serves");
+  }
   if (nc.ana_group < 1 || nc.ana_group > kMaxAnaGroups) {
     return Status::InvalidArgument(where + ": ANA group " + std::to_string(nc.ana_group) + " outside 1.." +
                                    std::to_string(kMaxAnaGroups));
@@ -146,6 +149,7 @@ Status Subsystem::AddNamespace(const NamespaceConfig& nc, uint32_t* nsid_io) {
       nsid++;
     }
   }
+  if (nsid > kMaxNsid) return Status::ResourceExhausted(nqn + " has no free namespace ID");
   if (ns_->count(nsid) != 0) return Status::AlreadyExists(where + " exists already");
   ns->nsid = nsid;
   ns->config.nsid = nsid;

@@ -29,6 +29,9 @@
 
 namespace nvmf::target {
 
+// The largest namespace ID (Identify Controller NN and MNAN).
+inline constexpr uint32_t kMaxNsid = 1024;
+
 struct Namespace {
   uint32_t nsid = 0;
   std::unique_ptr<Backend> backend;

@@ -6,9 +6,12 @@
 # host reconnects across a restart of nvmf-target, which the host script performs when
 # it reads "REQUEST-RESTART" on the console, and the data written before reads back),
 # RECONFIGURE=1 (while fio verifies namespace 1, namespace 2 is added and then removed
-# over the target's control socket, which the host script does when it reads
-# "REQUEST-NS-ADD" and "REQUEST-NS-REMOVE": the kernel sees the block device appear and
-# go without reconnecting, and namespace 1's I/O sees no error).
+# over the target's control socket: the kernel sees the block device appear and go without
+# reconnecting, and namespace 1's I/O sees no error), MULTIPATH=1 (native multipath over
+# the target's two ports, PORT and PORT+1, with ANA: a fio verify job keeps running while
+# one path turns inaccessible and back, and while the other's listener is removed and
+# added back). The guest asks the host script for target changes with a console line
+# "REQUEST-CTL ARGS...", which it runs as nvmf-targetctl ARGS.
 # where each COMBO is "name|nvme connect flags" (e.g. "digests|-g -G -i 4 -Q 32") and JOBS
 # is "basic" (one 4 KiB random write-and-verify job) or "full" (4 KiB random writes at
 # QD32, 128 KiB sequential writes, 1 MiB writes, and a 70/30 random read/write mix, all
@@ -17,7 +20,7 @@
 # "CHECK PASS|FAIL <what>" lines; exits non-zero when anything failed.
 port=$1 nqn=$2 jobs=$3 size=$4 extras=$5
 shift 5
-PRIVATE_NQN= KATO_IDLE= RESTART= RECONFIGURE=
+PRIVATE_NQN= KATO_IDLE= RESTART= RECONFIGURE= MULTIPATH=
 if [[ $extras != - ]]; then IFS=, read -r -a kv <<<"$extras"; for x in "${kv[@]}"; do declare "$x"; done; fi
 failed=0
 check() {  # check NAME COMMAND...
@@ -112,14 +115,14 @@ if [[ -n ${RECONFIGURE:-} ]]; then
     fio --name=busy --filename="$DEV" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k --iodepth=8       --size=8M --time_based --runtime=20 --verify=crc32c --do_verify=1 --verify_fatal=1       --output-format=terse >/run/job/busy.out 2>&1 &
     busy=$!
     sleep 1
-    echo "REQUEST-NS-ADD"
+    echo "REQUEST-CTL ns-add $nqn mem:32M --nsid 2"
     appeared() { for _ in $(seq 300); do [[ -b $N2 ]] && return 0; sleep 0.1; done
       ls /dev/nvme*; return 1; }
     if check "namespace 2 appears as $N2 without reconnecting" appeared; then
       n2io() { fio --name=n2 --filename="$N2" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k         --iodepth=8 --size=4M --verify=crc32c --do_verify=1 --verify_fatal=1 --output-format=terse         >/run/job/n2.out 2>&1 || { cat /run/job/n2.out; return 1; }; }
       check "namespace 2: fio 4k random writes, verified" n2io
     fi
-    echo "REQUEST-NS-REMOVE"
+    echo "REQUEST-CTL ns-remove $nqn 2"
     gone() { for _ in $(seq 300); do [[ ! -e $N2 ]] && return 0; sleep 0.1; done; return 1; }
     check "namespace 2 disappears" gone
     busy_ok() { wait "$busy" || { cat /run/job/busy.out; return 1; }; }
@@ -130,6 +133,79 @@ if [[ -n ${RECONFIGURE:-} ]]; then
     dmesg | grep -iE 'nvme' | tail -6 | sed 's/^/    kernel: /'
     check "disconnect" nvme disconnect -n "$nqn"
   fi
+fi
+
+if [[ -n ${MULTIPATH:-} ]]; then
+  echo "== ANA multipath: two paths, a fio verify job across path changes"
+  dmesg -C
+  port2=$((port + 1))
+  path_of() {  # TRSVCID -> the controller (nvmeN) of that path
+    local c
+    for c in /sys/class/nvme/nvme*; do
+      grep -q "trsvcid=$1\b" "$c/address" 2>/dev/null && { basename "$c"; return 0; }
+    done
+    return 1
+  }
+  # The path device of controller $1 for namespace 1 (nvmeXcYn1), and its ANA state.
+  ana_of() { local p; p=$(ls -d /sys/class/nvme/"$1"/nvme*c*n1 2>/dev/null | head -1) &&
+    cat "$p/ana_state"; }
+  state_of() { cat "/sys/class/nvme/$1/state" 2>/dev/null; }
+  wait_for() {  # TENTHS COMMAND...: until COMMAND succeeds
+    local n=$1; shift
+    for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+    "$@"
+  }
+  both() {
+    nvme connect -t tcp -a 10.0.2.2 -s "$port" -n "$nqn" -i 2 --reconnect-delay=1 --ctrl-loss-tmo=120 &&
+      nvme connect -t tcp -a 10.0.2.2 -s "$port2" -n "$nqn" -i 2 --reconnect-delay=1 --ctrl-loss-tmo=120 &&
+      [[ $(cat /sys/module/nvme_core/parameters/multipath) == Y ]] && sleep 1 &&
+      A=$(path_of "$port") && B=$(path_of "$port2") && echo "paths: $A (port $port), $B (port $port2)" &&
+      [[ $(ana_of "$A") == optimized && $(ana_of "$B") == optimized ]]
+  }
+  if check "both paths connected, one multipath device, ANA optimized on each" both; then
+    DEV=$(device)
+    echo "    device $DEV"
+    fio --name=paths --filename="$DEV" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k --iodepth=16 \
+      --size=16M --time_based --runtime=40 --verify=crc32c --do_verify=1 --verify_fatal=1 \
+      --output-format=terse >/run/job/paths.out 2>&1 &
+    job=$!
+    sleep 2
+    is() { [[ $(ana_of "$1") == "$2" ]]; }
+    # I/O goes to the optimized path: with port 2 non-optimized, its path carries none.
+    writes_of() { local p; p=$(ls -d /sys/class/nvme/"$1"/nvme*c*n1 | head -1); awk '{print $5}' "$p/stat"; }
+    echo "REQUEST-CTL ana-state 2 non-optimized"
+    optimized_carries() {
+      wait_for 200 is "$B" non-optimized || return 1
+      sleep 1
+      local a0 b0 a1 b1
+      a0=$(writes_of "$A") b0=$(writes_of "$B"); sleep 2; a1=$(writes_of "$A") b1=$(writes_of "$B")
+      echo "    writes in 2 s: $((a1 - a0)) on the optimized path ($A), $((b1 - b0)) on the non-optimized ($B)"
+      ((a1 - a0 > 100 && b1 - b0 == 0))
+    }
+    check "port 2 non-optimized: I/O goes to the optimized path only" optimized_carries
+    echo "REQUEST-CTL ana-state 2 optimized"
+    check "port 2 optimized again" wait_for 200 is "$B" optimized
+    echo "REQUEST-CTL ana-state 1 inaccessible"
+    check "port 1 inaccessible: the host sees its path inaccessible" wait_for 200 is "$A" inaccessible
+    sleep 2
+    echo "REQUEST-CTL ana-state 1 optimized"
+    check "port 1 optimized again" wait_for 200 is "$A" optimized
+    sleep 1
+    echo "REQUEST-CTL listener-remove 2"
+    not_live() { [[ $(state_of "$B") != live ]]; }
+    check "port 2 removed: its path is no longer live" wait_for 200 not_live
+    sleep 3
+    echo "REQUEST-CTL listener-add 2 127.0.0.1:$port2"
+    live() { [[ $(state_of "$B") == live ]]; }
+    check "port 2 back: its path reconnects" wait_for 300 live
+    job_ok() { wait "$job" || { cat /run/job/paths.out; return 1; }
+      awk -F';' '{ printf "    fio: %s write KiB/s, %s errors\n", $48, $5 }' /run/job/paths.out; }
+    check "the fio verify job ran through every change without an error" job_ok
+    no_io_errors() { ! dmesg | grep -iE 'I/O error|blk_update_request|Buffer I/O'; }
+    check "no I/O errors in the kernel log" no_io_errors
+    dmesg | grep -iE 'nvme' | tail -8 | sed 's/^/    kernel: /'
+  fi
+  nvme disconnect -n "$nqn" >/dev/null 2>&1
 fi
 
 if [[ -n ${RESTART:-} ]]; then
