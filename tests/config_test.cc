@@ -90,6 +90,28 @@ TEST(NvmetcliConfig, SampleFile) {
 }
 
 // What the sample describes, the target serves.
+TEST(NvmetcliConfig, AnaGroupsAndNamespaceGroups) {
+  json j = {{"subsystems", {{{"nqn", "nqn.2024-01.io.nvmf:a"},
+                             {"namespaces", {{{"nsid", 1}, {"ana_grpid", 2}, {"device", {{"path", "mem:1M"}}}}}}}}},
+            {"ports", {{{"portid", 1},
+                        {"addr", {{"traddr", "127.0.0.1"}, {"trsvcid", "4420"}}},
+                        {"ana_groups", {{{"grpid", 1}, {"ana", {{"state", "optimized"}}}},
+                                        {{"grpid", 2}, {"ana", {{"state", "inaccessible"}}}}}},
+                        {"subsystems", {"nqn.2024-01.io.nvmf:a"}}}}}};
+  TargetConfig tc = ParseOk(j.dump());
+  EXPECT_EQ(tc.subsystems[0].namespaces[0].ana_group, 2u);
+  EXPECT_EQ(tc.ports[0].ana_states, (std::map<uint32_t, uint8_t>{{2, 0x03}}));  // optimized is the default
+  j["ports"][0]["ana_groups"][1]["ana"]["state"] = "sleepy";
+  EXPECT_EQ(JsonError(j),
+            "port 1: ana_groups[1]: ANA state 'sleepy' is not optimized, non-optimized, inaccessible, "
+            "persistent-loss or change");
+  j["ports"][0]["ana_groups"][1]["grpid"] = 33;
+  EXPECT_NE(JsonError(j).find("\"grpid\" must be between 1 and 32"), std::string::npos) << JsonError(j);
+  j["ports"][0]["ana_groups"] = json::array();
+  j["subsystems"][0]["namespaces"][0]["ana_grpid"] = 0;
+  EXPECT_NE(JsonError(j).find("\"ana_grpid\" must be between 1 and 32"), std::string::npos) << JsonError(j);
+}
+
 TEST(NvmetcliConfig, SampleFileStartsTarget) {
   TargetConfig tc = ParseOk(ReadSample());
   ASSERT_EQ(tc.ports.size(), 1u);
@@ -355,16 +377,16 @@ TEST(NvmetcliConfig, Errors) {
   EXPECT_EQ(JsonError(with_ns(bad)), "subsystems[1].namespaces[0]: \"nsid\" must be a number, not string");
   bad["nsid"] = 1.5;
   EXPECT_EQ(JsonError(with_ns(bad)),
-            "subsystems[1].namespaces[0]: \"nsid\" must be a whole number between 1 and 4294967294, not 1.5");
+            "subsystems[1].namespaces[0]: \"nsid\" must be a whole number between 1 and 1024, not 1.5");
   bad["nsid"] = -1;
   EXPECT_EQ(JsonError(with_ns(bad)),
-            "subsystems[1].namespaces[0]: \"nsid\" must be a whole number between 1 and 4294967294, not -1");
+            "subsystems[1].namespaces[0]: \"nsid\" must be a whole number between 1 and 1024, not -1");
   bad["nsid"] = 0;
   EXPECT_EQ(JsonError(with_ns(bad)),
-            "subsystems[1].namespaces[0]: \"nsid\" must be between 1 and 4294967294, not 0");
+            "subsystems[1].namespaces[0]: \"nsid\" must be between 1 and 1024, not 0");
   bad["nsid"] = 4294967295ull;
   EXPECT_EQ(JsonError(with_ns(bad)),
-            "subsystems[1].namespaces[0]: \"nsid\" must be between 1 and 4294967294, not 4294967295");
+            "subsystems[1].namespaces[0]: \"nsid\" must be between 1 and 1024, not 4294967295");
   bad = ns;
   bad["enable"] = "on";
   EXPECT_EQ(JsonError(with_ns(bad)),
