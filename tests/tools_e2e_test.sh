@@ -43,5 +43,42 @@ check "a read past the end is refused" bash -c "'$ctl' read ${N[*]} --ns 1 -b 13
 
 kill -TERM $pid; wait $pid; rc=$?; pid=
 check "nvmf-target stops cleanly on SIGTERM" bash -c "[ $rc -eq 0 ] && grep -q stopped '$work/target.out'"
+
+# A target restarted under a running job: verify and perf reconnect, submit again what was
+# in flight, say so, and finish; with --ctrl-loss-tmo 0 they fail at once instead.
+truncate -s 512M "$work/ns.img"  # at QD1, a verify of it runs for seconds
+start_file_target() {  # PORT
+  "$tgt" --listen "127.0.0.1:$1" --nqn "$nqn" --ns "file:$work/ns.img" >"$work/t2.out" 2>>"$work/target.log" &
+  pid=$!
+  for _ in $(seq 100); do grep -q ready "$work/t2.out" && return 0; sleep 0.05; done
+  return 1
+}
+restart_under() {  # SECONDS-BEFORE COMMAND...: runs COMMAND while the target is killed and started again
+  local before=$1; shift
+  "$@" >"$work/job.out" 2>&1 & local job=$!
+  sleep "$before"
+  kill -KILL $pid; wait $pid 2>/dev/null
+  sleep 1.5
+  start_file_target "$port2" || return 1
+  wait $job; local rc=$?
+  cat "$work/job.out"
+  [[ $rc == 0 ]] && grep -q 'reconnected after' "$work/job.out" && grep -q 'reconnected 1 time' "$work/job.out"
+}
+port2=$((20000 + RANDOM % 20000))
+for _ in 1 2 3 4 5; do start_file_target "$port2" && break; port2=$((20000 + RANDOM % 20000)); done
+R=(-t tcp -a 127.0.0.1 -s "$port2" -n "$nqn" --reconnect-delay 1)
+check "verify rides through a target restart (file namespace), every block checked" \
+  restart_under 1 "$ctl" verify "${R[@]}" --size 512M --bs 4k --qd 1 -i 2
+check "perf rides through a target restart and reports it" restart_under 1 "$ctl" perf "${R[@]}" --rw randwrite --bs 4k --qd 8 --time 4
+gone_fast() {
+  "$ctl" verify "${R[@]}" --ctrl-loss-tmo 0 --size 512M --bs 4k --qd 1 >"$work/job.out" 2>&1 & local job=$!
+  sleep 1
+  kill -KILL $pid; wait $pid 2>/dev/null; pid=
+  local t0=$SECONDS
+  wait $job; local rc=$?
+  cat "$work/job.out"
+  [[ $rc != 0 ]] && ((SECONDS - t0 < 10))
+}
+check "with --ctrl-loss-tmo 0 a lost target fails the job at once" gone_fast
 ((fails == 0)) && echo "tools e2e: all passed" || { echo "tools e2e: $fails failed"; sed 's/^/  target| /' "$work/target.log" | tail -20; }
 exit $((fails > 0))

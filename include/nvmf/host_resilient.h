@@ -56,6 +56,9 @@ class ResilientController {
                CommandCallback cb);
   // The clean close (Controller::Disconnect); waiting commands fail with Status::Aborted.
   void Disconnect(DoneCallback cb);
+  // Closes at once (Controller::Close): every command in flight or waiting fails with
+  // Status::Aborted, and no reconnection follows.
+  void Close();
 
   State state() const { return state_; }
   // What happens to the association, for the user: "lost: ...; reconnecting every 1 s",

@@ -171,6 +171,14 @@ void ResilientController::Disconnect(DoneCallback cb) {
   if (cb) cb(Status::OK());
 }
 
+void ResilientController::Close() {
+  state_ = State::kLost;
+  loop_->CancelTimer(retry_timer_);
+  loop_->CancelTimer(fast_fail_timer_);
+  ctrl_.Close();
+  FailParked(Status::Aborted("association closed"));
+}
+
 void ResilientController::OnLost(const Status& why) {
   if (state_ != State::kLive) return;
   state_ = State::kReconnecting;

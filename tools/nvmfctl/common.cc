@@ -42,6 +42,63 @@ void AddConnFlags(CLI::App* sub, ConnFlags* f) {
                    ->check(CLI::IsMember({"adaptive", "poll", "wait"}))
                    ->capture_default_str();
   sub->add_flag("--poll", f->poll, "same as --mode poll")->excludes(mode);
+  sub->add_option("--reconnect-delay", f->reconnect_delay,
+                  "perf, verify: seconds between reconnection attempts after a lost connection")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600}))
+      ->capture_default_str();
+  sub->add_option("--ctrl-loss-tmo", f->ctrl_loss_tmo,
+                  "perf, verify: seconds to keep reconnecting before failing (-1: forever, 0: never reconnect)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{86400}))
+      ->capture_default_str();
+  sub->add_option("--fast_io_fail_tmo", f->fast_io_fail_tmo,
+                  "perf, verify: seconds after a loss when waiting commands fail (-1: off)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{86400}))
+      ->capture_default_str();
+}
+
+std::unique_ptr<host::ResilientController> ConnectResilient(Session& s, const ConnFlags& f,
+                                                           uint32_t io_queues) {
+  s.ctrl->Close();
+  host::ConnectOptions o = s.options;
+  o.nr_io_queues = io_queues;
+  auto rc = std::make_unique<host::ResilientController>(s.loop.get(), o, ReconnectFlags(f));
+  rc->SetEventCallback([](const std::string& e) { std::fprintf(stderr, "nvmfctl: %s\n", e.c_str()); });
+  bool done = false;
+  Status result;
+  rc->Connect([&](const Status& st) {
+    result = st;
+    done = true;
+  });
+  s.loop->RunUntil([&] { return done; }, o.connect_timeout * (2 + static_cast<int64_t>(io_queues)) +
+                                             o.admin_timeout * 2 + std::chrono::milliseconds(10000));
+  if (!done || !result.ok()) {
+    Fail(fmt::format("cannot connect to {} at {} {}:{}", o.subnqn, nvmf::TransportTypeName(o.trtype), o.traddr,
+                     o.trsvcid),
+         done ? result : Status::TimedOut("no answer"));
+  }
+  return rc;
+}
+
+host::ReconnectOptions ReconnectFlags(const ConnFlags& f) {
+  host::ReconnectOptions r;
+  r.reconnect_delay = std::chrono::seconds(f.reconnect_delay);
+  r.ctrl_loss_tmo = std::chrono::seconds(f.ctrl_loss_tmo);
+  // ctrl_loss_tmo 0: the first loss is final (the give-up check runs at the first attempt).
+  if (f.ctrl_loss_tmo == 0) r.reconnect_delay = std::chrono::milliseconds(0);
+  r.fast_io_fail_tmo = std::chrono::seconds(f.fast_io_fail_tmo);
+  return r;
+}
+
+void CloseResilient(Session& s, host::ResilientController& rc) {
+  bool done = false;
+  rc.Disconnect([&done](const Status&) { done = true; });
+  s.loop->RunUntil([&done] { return done; }, s.options.shutdown_timeout + std::chrono::milliseconds(1000));
+}
+
+std::chrono::milliseconds StallLimit(const Session& s, const ConnFlags& f) {
+  auto limit = s.options.io_timeout + std::chrono::milliseconds(10000);
+  if (f.ctrl_loss_tmo < 0) return std::chrono::hours(24 * 365);
+  return limit + std::chrono::seconds(f.ctrl_loss_tmo + f.reconnect_delay);
 }
 
 void Usage(const std::string& message) { throw Failure{kExitUsage, message}; }

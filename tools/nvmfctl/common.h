@@ -10,6 +10,7 @@
 
 #include "nvmf/event_loop.h"
 #include "nvmf/host.h"
+#include "nvmf/host_resilient.h"
 #include "nvmf/host_sync.h"
 #include "nvmf/host_util.h"
 
@@ -40,6 +41,10 @@ struct ConnFlags {
   bool json = false;
   bool poll = false;
   std::string mode = "adaptive";
+  // Reconnection (perf and verify), as nvme-cli names it; seconds.
+  int64_t reconnect_delay = 2;
+  int64_t ctrl_loss_tmo = 60;    // -1: forever; 0: no reconnection
+  int64_t fast_io_fail_tmo = -1;  // -1: off
 };
 
 void AddConnFlags(CLI::App* sub, ConnFlags* f);
@@ -63,6 +68,19 @@ struct Session {
 // Fails (throws Failure) with a one-line message.
 std::unique_ptr<Session> Connect(const ConnFlags& f, bool discovery, uint32_t io_queues_override = 0,
                                  uint32_t min_queue_size = 0);
+
+// The association perf and verify run their I/O on: it reconnects after a loss as the
+// reconnect flags say, and says so on standard error. Closes s.ctrl first (a clean close),
+// so that the host holds one association, not two.
+std::unique_ptr<nvmf::host::ResilientController> ConnectResilient(Session& s, const ConnFlags& f,
+                                                                   uint32_t io_queues);
+// The reconnect flags as the host takes them.
+nvmf::host::ReconnectOptions ReconnectFlags(const ConnFlags& f);
+// The clean close of such an association (Fabrics Disconnect, shutdown), waited for.
+void CloseResilient(Session& s, nvmf::host::ResilientController& rc);
+// How long perf and verify wait for any progress before giving up on the association:
+// the command timeout, and the time reconnection may take.
+std::chrono::milliseconds StallLimit(const Session& s, const ConnFlags& f);
 
 struct NamespaceInfo {
   uint32_t nsid = 0;

@@ -38,7 +38,7 @@ struct Job;
 
 struct Slot {
   Job* job;
-  host::Controller* ctrl;
+  host::ResilientController* ctrl;
   uint8_t* buf;
   uint16_t qid;
   bool read;
@@ -52,7 +52,7 @@ struct Side {
 };
 
 struct Job {
-  host::Controller* ctrl;
+  host::ResilientController* ctrl;
   nvmf::EventLoop* loop;
   uint32_t nsid;
   uint32_t lba_size;
@@ -198,7 +198,10 @@ int RunPerf(const PerfFlags& f) {
   const uint32_t queues = f.queues != 0 ? f.queues : f.conn.nr_io_queues;
   auto session = Connect(f.conn, false, queues, f.qd + 1);
   NamespaceInfo ns = GetNamespace(*session->ctrl, f.nsid);
-  host::Controller& ctrl = session->ctrl->async();
+  std::unique_ptr<host::ResilientController> rc =
+      ConnectResilient(*session, f.conn, session->ctrl->async().io_queue_count());
+  host::Controller& ctrl = rc->controller();
+  const bool header_digest = ctrl.header_digest(), data_digest = ctrl.data_digest();
   const uint64_t ns_bytes = ns.blocks * ns.block_size;
   uint64_t range = f.size.empty() ? ns_bytes : SizeFlag("--size", f.size);
   if (range > ns_bytes) Usage(fmt::format("--size exceeds the namespace ({})", host::FormatSize(ns_bytes)));
@@ -209,21 +212,28 @@ int RunPerf(const PerfFlags& f) {
   }
   if (bs / ns.block_size > 65536) Usage("--bs exceeds 65536 blocks");
   if (range < bs) Usage("--size is smaller than --bs");
-  const uint32_t got_queues = ctrl.io_queue_count();
+  const uint32_t got_queues = rc->io_queue_count();
   if (got_queues < queues && !f.conn.json) {
     std::fprintf(stderr, "nvmfctl: the controller granted %u of %u I/O queues\n", got_queues, queues);
   }
   // More associations (controllers) of the same host on the same loop: the many-connection
   // shape of a gateway. Each gets as many I/O queues as the first.
-  std::vector<std::unique_ptr<host::SyncController>> more;
-  std::vector<host::Controller*> ctrls{&ctrl};
+  std::vector<std::unique_ptr<host::ResilientController>> more;
+  std::vector<host::ResilientController*> ctrls{rc.get()};
   for (uint32_t a = 1; a < f.associations; a++) {
-    auto c = std::make_unique<host::SyncController>(session->loop.get());
     host::ConnectOptions o = session->options;
     o.nr_io_queues = got_queues;
-    Status st = c->Connect(o);
-    if (!st.ok()) Fail(fmt::format("association {} of {}", a + 1, f.associations), st);
-    ctrls.push_back(&c->async());
+    auto c = std::make_unique<host::ResilientController>(session->loop.get(), o, ReconnectFlags(f.conn));
+    c->SetEventCallback([a](const std::string& e) { std::fprintf(stderr, "nvmfctl: association %u: %s\n", a + 1, e.c_str()); });
+    bool done = false;
+    Status st;
+    c->Connect([&](const Status& s) {
+      st = s;
+      done = true;
+    });
+    session->loop->RunUntil([&] { return done; }, std::chrono::seconds(60));
+    if (!done || !st.ok()) Fail(fmt::format("association {} of {}", a + 1, f.associations), st);
+    ctrls.push_back(c.get());
     more.push_back(std::move(c));
   }
 
@@ -235,7 +245,7 @@ int RunPerf(const PerfFlags& f) {
   const size_t stride = (bs + 4095) / 4096 * 4096;
   host::FillPattern(mem.get(), nslots * stride, 0, ns.block_size, 0x5eed);
 
-  Job job{&ctrl, session->loop.get(), f.nsid, ns.block_size, static_cast<uint32_t>(bs / ns.block_size),
+  Job job{rc.get(), session->loop.get(), f.nsid, ns.block_size, static_cast<uint32_t>(bs / ns.block_size),
           range / bs, random, read_pct};
   job.rng ^= std::random_device{}();
   std::vector<Slot> slots(nslots);
@@ -248,7 +258,7 @@ int RunPerf(const PerfFlags& f) {
                  f.rw.c_str(), host::FormatSize(bs).c_str(), f.qd, got_queues, got_queues == 1 ? "" : "s",
                  f.time, f.nsid, host::FormatSize(range).c_str(),
                  read_pct > 0 && read_pct < 100 ? fmt::format(", {}% reads", read_pct).c_str() : "",
-                 ctrl.header_digest() ? ", header digest" : "", ctrl.data_digest() ? ", data digest" : "");
+                 header_digest ? ", header digest" : "", data_digest ? ", data digest" : "");
   }
   auto secs_of = [](double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
   job.started = Clock::now();
@@ -260,17 +270,24 @@ int RunPerf(const PerfFlags& f) {
   for (Slot& s : slots) job.Issue(&s);
   // Run until the time is up and every command is back. The controller times commands out
   // itself; the backstop only catches a loop with no progress.
-  const auto stall = session->options.io_timeout + std::chrono::milliseconds(10000);
+  const auto stall = StallLimit(*session, f.conn);
   while (job.outstanding > 0) {
     const uint64_t before = job.completed;
     if (!job.loop->RunUntil([jp, before] { return jp->outstanding == 0 || jp->completed != before; }, stall)) {
-      for (host::Controller* c : ctrls) c->Close();
+      for (host::ResilientController* c : ctrls) c->Close();
       if (job.first_error.ok()) job.first_error = Status::TimedOut("no progress");
     }
   }
   const double secs = std::chrono::duration<double>(Clock::now() - job.started).count();
   job.loop->CancelTimer(job.progress);
   job.loop->CancelTimer(warmup_timer);
+
+  uint64_t reconnects = 0, resubmitted = 0;
+  for (host::ResilientController* c : ctrls) {
+    reconnects += c->reconnects();
+    resubmitted += c->resubmitted();
+  }
+  for (auto it = ctrls.rbegin(); it != ctrls.rend(); ++it) CloseResilient(*session, **it);
 
   Side total;
   total.ios = job.reads.ios + job.writes.ios;
@@ -285,10 +302,12 @@ int RunPerf(const PerfFlags& f) {
               {"associations", ctrls.size()},
               {"nsid", f.nsid},
               {"range_bytes", range},
-              {"header_digest", ctrl.header_digest()},
-              {"data_digest", ctrl.data_digest()},
+              {"header_digest", header_digest},
+              {"data_digest", data_digest},
               {"time_s", secs},
               {"errors", job.errors},
+              {"reconnects", reconnects},
+              {"resubmitted", resubmitted},
               {"error", job.first_error.ok() ? Json(nullptr) : Json(job.first_error.ToString())}};
     if (job.reads.ios > 0) j["read"] = SideJson(job.reads, secs);
     if (job.writes.ios > 0) j["write"] = SideJson(job.writes, secs);
@@ -302,6 +321,10 @@ int RunPerf(const PerfFlags& f) {
       PrintSide("write", job.writes, secs);
     }
     PrintSide("total", total, secs);
+    if (reconnects > 0) {
+      fmt::print("reconnected {} time{}; {} commands submitted again\n", reconnects, reconnects == 1 ? "" : "s",
+                 resubmitted);
+    }
   }
   if (!job.first_error.ok()) Fail(fmt::format("perf stopped after {} errors", job.errors), job.first_error);
   return kExitOk;

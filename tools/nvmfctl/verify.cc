@@ -40,7 +40,7 @@ struct Slot {
 };
 
 struct Job {
-  host::Controller* ctrl;
+  host::ResilientController* ctrl;
   uint32_t nsid;
   uint32_t lba_size;
   uint32_t io_blocks;
@@ -136,7 +136,10 @@ int RunVerify(const VerifyFlags& f) {
   if (f.qd == 0) Usage("--qd must be at least 1");
   auto session = Connect(f.conn, false, 0, f.qd / f.conn.nr_io_queues + 2);
   NamespaceInfo ns = GetNamespace(*session->ctrl, f.nsid);
-  host::Controller& ctrl = session->ctrl->async();
+  const uint32_t granted = session->ctrl->async().io_queue_count();
+  std::unique_ptr<host::ResilientController> rc = ConnectResilient(*session, f.conn, granted);
+  host::Controller& ctrl = rc->controller();
+  const bool header_digest = ctrl.header_digest(), data_digest = ctrl.data_digest();
   const uint64_t ns_bytes = ns.blocks * ns.block_size;
   if (start % ns.block_size != 0 || bs % ns.block_size != 0) {
     Usage(fmt::format("--start and --bs must be multiples of the LBA size ({} bytes)", ns.block_size));
@@ -158,16 +161,16 @@ int RunVerify(const VerifyFlags& f) {
   uint64_t seed = f.seed;
   if (!f.seed_set) seed = (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
 
-  Job job{&ctrl, f.nsid, ns.block_size, static_cast<uint32_t>(bs / ns.block_size),
+  Job job{rc.get(), f.nsid, ns.block_size, static_cast<uint32_t>(bs / ns.block_size),
           (start + size) / ns.block_size, seed};
-  const uint32_t queues = ctrl.io_queue_count();
+  const uint32_t queues = rc->io_queue_count();
   std::vector<Slot> slots(f.qd);
   for (uint32_t i = 0; i < f.qd; i++) {
     slots[i].job = &job;
     slots[i].buf.resize(bs);
     slots[i].qid = static_cast<uint16_t>(1 + i % queues);
   }
-  const auto stall = session->options.io_timeout + std::chrono::milliseconds(10000);
+  const auto stall = StallLimit(*session, f.conn);
   double secs[2] = {0, 0};
   for (int phase = 0; phase < 2 && job.error.ok(); phase++) {
     job.writing = phase == 0;
@@ -179,6 +182,7 @@ int RunVerify(const VerifyFlags& f) {
   }
 
   const bool ok = job.error.ok() && job.bad_blocks == 0 && job.bytes_verified == size;
+  CloseResilient(*session, *rc);
   if (f.conn.json) {
     Json j = {{"nsid", f.nsid},
               {"start_bytes", start},
@@ -187,14 +191,16 @@ int RunVerify(const VerifyFlags& f) {
               {"qd", f.qd},
               {"queues", queues},
               {"seed", seed},
-              {"header_digest", ctrl.header_digest()},
-              {"data_digest", ctrl.data_digest()},
+              {"header_digest", header_digest},
+              {"data_digest", data_digest},
               {"bytes_written", job.bytes_written},
               {"bytes_verified", job.bytes_verified},
               {"mismatched_blocks", job.bad_blocks},
               {"first_mismatch_lba", job.first_bad >= 0 ? Json(job.first_bad) : Json(nullptr)},
               {"write_mib_s", MiBps(job.bytes_written, secs[0])},
               {"read_mib_s", MiBps(job.bytes_verified, secs[1])},
+              {"reconnects", rc->reconnects()},
+              {"resubmitted", rc->resubmitted()},
               {"error", job.error.ok() ? Json(nullptr) : Json(job.error.ToString())},
               {"ok", ok}};
     PrintJson(j);
@@ -203,14 +209,17 @@ int RunVerify(const VerifyFlags& f) {
                f.nsid, start, start + size - 1, start / ns.block_size,
                (start + size) / ns.block_size - 1, host::FormatSize(size), host::FormatSize(bs), f.qd,
                queues, queues == 1 ? "" : "s", seed);
-    fmt::print("digests:  header {}, data {}\n", ctrl.header_digest() ? "on" : "off",
-               ctrl.data_digest() ? "on" : "off");
+    fmt::print("digests:  header {}, data {}\n", header_digest ? "on" : "off", data_digest ? "on" : "off");
     fmt::print("written:  {} bytes in {:.3f} s ({:.2f} MiB/s)\n", job.bytes_written, secs[0],
                MiBps(job.bytes_written, secs[0]));
     fmt::print("read:     {} bytes in {:.3f} s ({:.2f} MiB/s)\n", job.bytes_verified, secs[1],
                MiBps(job.bytes_verified, secs[1]));
     fmt::print("verified: {} bytes, {} mismatched block{}\n", job.bytes_verified, job.bad_blocks,
                job.bad_blocks == 1 ? "" : "s");
+    if (rc->reconnects() > 0) {
+      fmt::print("reconnected {} time{}; {} commands submitted again\n", rc->reconnects(),
+                 rc->reconnects() == 1 ? "" : "s", rc->resubmitted());
+    }
     if (job.first_bad >= 0) {
       fmt::print("first mismatch at LBA {} (it holds data for LBA {} of seed {:#x})\n", job.first_bad,
                  job.first_bad_holds_lba, job.first_bad_holds_seed);
