@@ -9,7 +9,7 @@
 #     queues), and one namespace served over TCP and RDMA at once: concurrent verifies on
 #     both transports, and data written over RDMA read back over TCP;
 #  3. failures: a host killed mid-I/O (the target serves the next one), a target killed
-#     mid-I/O (the host fails promptly, with an error), a connection over the target's
+#     mid-I/O (with --ctrl-loss-tmo 0 the host fails promptly, with an error), a connection over the target's
 #     limit (rejected with the binding's status, which the host reports), poll mode;
 #  4. nvmfctl against the kernel's nvmet-rdma: discover, identify, verify (1 and 4 queues).
 # Exits non-zero when anything failed.
@@ -115,7 +115,7 @@ check "a host killed mid-I/O: the target serves the next host" vanish_host
 vanish_target() {
   $B/nvmf-target --listen "rdma:$TRADDR:4424" --nqn "$nqn" --ns mem:64M >/run/job/t2.log 2>&1 & local t=$!
   rdma_wait_listen 4424 30 "$t" || return 1
-  (timeout 120 $B/nvmfctl verify -t rdma -a "$TRADDR" -s 4424 -n "$nqn" --size 64M --bs 4k --qd 16 \
+  (timeout 120 $B/nvmfctl verify -t rdma -a "$TRADDR" -s 4424 -n "$nqn" --size 64M --bs 4k --qd 16 --ctrl-loss-tmo 0 \
      >/run/job/v.out 2>&1; echo $? >/run/job/v.rc) & local v=$!
   sleep 3
   kill -9 "$t"; wait "$t"
