@@ -38,6 +38,7 @@ class Ana : public ::testing::Test {
     o.trsvcid = port;
     o.subnqn = kNqn;
     o.hostnqn = "nqn.2024-01.io.nvmf:a-host";
+    o.async_events = false;  // these tests post their own event requests and read the logs
     return o;
   }
   // The ANA log's first group: its state and NSIDs.
@@ -188,6 +189,52 @@ TEST_F(Ana, StatesAndGroupsAreSavedAndLoadedBack) {
   EXPECT_EQ(back.ports[0].ana_states, (std::map<uint32_t, uint8_t>{{1, spec::kAnaInaccessible}}));
   EXPECT_EQ(back.ports[1].ana_states, (std::map<uint32_t, uint8_t>{{3, spec::kAnaNonOptimized}}));
   EXPECT_EQ(back.subsystems[0].namespaces[1].ana_group, 3u);
+}
+
+}  // namespace
+}  // namespace nvmf::test
+
+namespace nvmf::test {
+namespace {
+
+// The host's own handling: it enables the notices, keeps a request posted, reads the log
+// each event names and reports it; the posted request neither times out nor holds up a
+// clean close.
+TEST_F(Ana, HostReportsEventsWithTheirLogs) {
+  host::SyncController c;
+  host::ConnectOptions o = Opts(tgt->ports()[1]);
+  o.async_events = true;
+  o.admin_timeout = std::chrono::milliseconds(300);
+  ASSERT_TRUE(c.Connect(o).ok());
+  std::vector<host::AsyncEvent> events;
+  c.async().SetEventCallback([&](const host::AsyncEvent& e) { events.push_back(e); });
+  c.loop().RunUntil([] { return false; }, 700ms);  // beyond the admin timeout
+  ASSERT_TRUE(c.async().connected()) << c.async().failure().ToString();
+  EXPECT_TRUE(events.empty());
+
+  uint32_t nsid = 0;
+  ASSERT_TRUE(tgt->AddNamespace(kNqn, target::NamespaceConfig{0, "mem:1M", "", true}, &nsid).ok());
+  ASSERT_TRUE(c.loop().RunUntil([&] { return events.size() == 1; }, 5000ms));
+  EXPECT_EQ(events[0].info, 0);
+  EXPECT_EQ(events[0].ChangedNamespaces(), std::vector<uint32_t>{nsid});
+
+  ASSERT_TRUE(tgt->SetAnaState(2, 1, spec::kAnaNonOptimized).ok());
+  ASSERT_TRUE(c.loop().RunUntil([&] { return events.size() == 2; }, 5000ms));
+  EXPECT_EQ(events[1].lid, spec::kLogAna);
+  auto groups = events[1].AnaGroups();
+  ASSERT_FALSE(groups.empty());
+  EXPECT_EQ(groups[0].grpid, 1u);
+  EXPECT_EQ(groups[0].state, spec::kAnaNonOptimized);
+  EXPECT_EQ(groups[0].nsids, (std::vector<uint32_t>{1, nsid}));
+
+  // Both events again: the logs were read, so each may be reported once more.
+  ASSERT_TRUE(tgt->RemoveNamespace(kNqn, nsid).ok());
+  ASSERT_TRUE(tgt->SetAnaState(2, 1, spec::kAnaOptimized).ok());
+  ASSERT_TRUE(c.loop().RunUntil([&] { return events.size() == 4; }, 5000ms)) << events.size();
+
+  const auto t0 = std::chrono::steady_clock::now();
+  c.Close();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms) << "the posted request held up the close";
 }
 
 }  // namespace

@@ -47,6 +47,7 @@ class Reconfigure : public ::testing::Test {
     o.subnqn = kNqn;
     o.hostnqn = hostnqn;
     o.nr_io_queues = 2;
+    o.async_events = false;  // these tests post their own event requests and read the logs
     return o;
   }
   // Enables Namespace Attribute Notices and posts one Asynchronous Event Request.

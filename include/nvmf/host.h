@@ -86,6 +86,27 @@ struct ConnectOptions {
   std::chrono::milliseconds admin_timeout{30000};    // per admin command
   std::chrono::milliseconds io_timeout{30000};       // per I/O command
   std::chrono::milliseconds shutdown_timeout{5000};  // Disconnect(), all steps together
+  // Asynchronous events: once connected, enable the notices the controller offers
+  // (namespace attribute, ANA change, discovery log change), keep an Asynchronous Event
+  // Request posted, read the log page each event names, and report it (SetEventCallback).
+  bool async_events = true;
+};
+
+// An asynchronous event, with the log page it named (read, which re-arms the event).
+struct AsyncEvent {
+  uint8_t type = 0;  // 2: notice
+  uint8_t info = 0;  // notice: 0 namespace attribute changed, 3 ANA change, F0h discovery log change
+  uint8_t lid = 0;
+  std::vector<uint8_t> log;
+  // The Changed Namespace List (lid 04h): the NSIDs, or {FFFFFFFFh} when too many changed.
+  std::vector<uint32_t> ChangedNamespaces() const;
+  // The ANA log page (lid 0Ch): each group's state and its NSIDs.
+  struct AnaGroup {
+    uint32_t grpid;
+    uint8_t state;
+    std::vector<uint32_t> nsids;
+  };
+  std::vector<AnaGroup> AnaGroups() const;
 };
 
 // A command's completion: the status (OK, kNvmeError, or why it never completed) and the
@@ -119,6 +140,8 @@ class Controller {
   // The clean close (see above); cb runs once, with OK, when every queue pair is closed.
   void Disconnect(DoneCallback cb);
   bool disconnecting() const { return disconnect_cb_ != nullptr; }
+  // Called for each asynchronous event (ConnectOptions::async_events), on the loop.
+  void SetEventCallback(std::function<void(const AsyncEvent&)> cb) { on_event_ = std::move(cb); }
   // Called once when a connected association fails (not for Close() or Disconnect()).
   void SetFailureCallback(std::function<void(const Status&)> cb) { on_failure_ = std::move(cb); }
 
@@ -199,6 +222,12 @@ class Controller {
   void PollShutdown();
   void FinishDisconnect();
 
+  // Asynchronous events (events.cc).
+  void EnableEvents();
+  void PostEventRequest();
+  void OnEvent(const spec::Cqe& cqe);
+  void DeliverEvent(const Status& read);
+
   void StartScan();
   void StartKeepAlive();
   void ScanTimeouts();
@@ -208,6 +237,8 @@ class Controller {
   ConnectOptions opts_;
   DoneCallback connect_cb_;
   std::function<void(const Status&)> on_failure_;
+  std::function<void(const AsyncEvent&)> on_event_;
+  std::unique_ptr<AsyncEvent> event_;  // the one being read
   std::vector<std::unique_ptr<internal::HostQueue>> queues_;  // [0] admin
   std::vector<std::unique_ptr<internal::HostQueue>> retired_;  // of an earlier association
   std::unique_ptr<spec::IdentifyController> id_;

@@ -327,6 +327,7 @@ void Controller::ConnectDone() {
   }
   connecting_ = false;
   connected_ = true;
+  if (opts_.async_events) EnableEvents();
   FinishConnect(Status::OK());
 }
 

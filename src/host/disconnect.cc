@@ -1,6 +1,7 @@
 // Controller::Disconnect: the clean close of an association, step by step.
 //
-//   drain     commands already in flight finish (new ones are refused)
+//   drain     commands already in flight finish (new ones are refused); Asynchronous Event
+//             Requests are not waited for
 //   queues    a Fabrics Disconnect on each I/O queue; the controller may close each
 //             connection once it has answered, which is then no failure
 //   shutdown  Property Set CC.SHN = 01b, then Property Get CSTS until SHST = 10b
@@ -48,7 +49,7 @@ void Controller::Disconnect(DoneCallback cb) {
 
 void Controller::DisconnectDrain() {
   bool busy = false;
-  for (auto& q : queues_) busy |= q->in_flight() > 0 || q->waiting() > 0;
+  for (auto& q : queues_) busy |= q->in_flight() > q->aers_in_flight() || q->waiting() > 0;
   if (!busy) return DisconnectQueues();
   Controller* self = this;
   const uint64_t gen = generation_;

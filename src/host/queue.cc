@@ -139,11 +139,16 @@ Status HostQueue::Start(Request* r) {
   r->capsule = c;
   by_cid_[cid] = r;
   in_flight_++;
-  r->deadline = EventLoop::Clock::now() + timeout_;
+  // An Asynchronous Event Request completes when an event happens, which may be never:
+  // it has no deadline, and a clean close does not wait for it.
+  const bool aer = qid_ == 0 && r->sqe.opc == spec::kAdminAsyncEventRequest;
+  r->deadline = aer ? EventLoop::Clock::time_point::max() : EventLoop::Clock::now() + timeout_;
+  aers_in_flight_ += aer ? 1 : 0;
   Status s = Transmit(c);
   if (!s.ok()) {
     by_cid_[cid] = nullptr;
     in_flight_--;
+    aers_in_flight_ -= aer ? 1 : 0;
     r->capsule = nullptr;
     FreeCapsule(c);
     cids_.Put(cid);
@@ -180,6 +185,7 @@ void HostQueue::OnResponse(Capsule* resp) {
   }
   by_cid_[cqe.cid] = nullptr;
   in_flight_--;
+  if (qid_ == 0 && r->sqe.opc == spec::kAdminAsyncEventRequest) aers_in_flight_--;
   FreeCapsule(r->capsule);
   r->capsule = nullptr;
   cids_.Put(cqe.cid);
@@ -247,6 +253,7 @@ void HostQueue::Close(RequestList* out) {
     r = nullptr;
   }
   in_flight_ = 0;
+  aers_in_flight_ = 0;
   cids_.Init(depth_);
   while (Request* r = waiting_.Pop()) out->Push(r);
 }

@@ -94,6 +94,7 @@ class HostQueue {
   Qpair* qpair() const { return qp_; }
   uint32_t depth() const { return depth_; }
   uint32_t in_flight() const { return in_flight_; }
+  uint32_t aers_in_flight() const { return aers_in_flight_; }  // of in_flight()
   uint32_t waiting() const { return static_cast<uint32_t>(waiting_.size()); }
   std::chrono::milliseconds timeout() const { return timeout_; }
   spec::ConnectData& connect_data() { return connect_data_; }
@@ -131,6 +132,7 @@ class HostQueue {
   Controller* ctrl_;
   uint16_t qid_;
   bool disconnecting_ = false;
+  uint32_t aers_in_flight_ = 0;
   Qpair* qp_ = nullptr;
   uint32_t depth_ = 0;
   uint32_t in_flight_ = 0;
