@@ -127,7 +127,10 @@ class RdmaListener : public TransportListener {
     s = res->Create(entries, static_cast<uint32_t>(sizeof(spec::Sqe)) + params_.max_icd,
                     ControllerSends(entries));
     if (!s.ok()) {
-      res->id = nullptr;  // Reject destroys it
+      // Reject destroys the identifier, not a QP made on it: that goes first, or it would
+      // keep the CQ (and so the completion channel) from being destroyed with res.
+      if (child->qp != nullptr) rdma_destroy_qp(child);
+      res->id = nullptr;
       return Reject(child, kRejNoResources, "from " + peer + ": " + s.ToString());
     }
     CmAccept acc{};

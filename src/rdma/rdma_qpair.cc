@@ -446,7 +446,9 @@ void RdmaQpair::PostQueued() {
   ibv_send_wr* bad = nullptr;
   if (int rc = ibv_post_send(qp_, head, &bad); rc != 0) {
     // The ones from bad on were not posted: they hold references that no completion will
-    // drop. Put them back in front; Fail's teardown releases them.
+    // drop. Put them back in front; Fail's teardown releases them. A provider that does
+    // not say which failed: count none as posted.
+    if (bad == nullptr) bad = head;
     last->next = send_head_;
     send_head_ = bad;
     if (send_tail_ == nullptr) send_tail_ = last;
@@ -662,6 +664,10 @@ Status RdmaQpair::Transmit(Capsule* cap) {
     c->send_sge = {reinterpret_cast<uint64_t>(c->send_buf), sizeof(spec::Cqe), send_region_.lkey()};
   } else {
     spec::Sqe& sqe = c->mutable_sqe();
+    // Refused before any data is copied for it.
+    if (cids_.Find(sqe.cid) != nullptr) {
+      return Status::InvalidArgument("a command with this CID is already in flight");
+    }
     sqe.fuse_psdt = static_cast<uint8_t>((sqe.fuse_psdt & 0x3F) | spec::kPsdtSglMptrContig << 6);
     const auto len = static_cast<uint32_t>(c->data_len());
     if (len > max_transfer_ || len > kKeyedMaxLength) {
