@@ -64,6 +64,8 @@ class ResilientController {
   // What happens to the association, for the user: "lost: ...; reconnecting every 1 s",
   // "reconnected after 2.3 s (2 attempts); 16 commands submitted again", "gave up: ...".
   void SetEventCallback(std::function<void(const std::string&)> cb) { on_event_ = std::move(cb); }
+  // Called on each change of state() after Connect (live again, reconnecting, lost).
+  void SetStateCallback(std::function<void(State)> cb) { on_state_ = std::move(cb); }
   Controller& controller() { return ctrl_; }
   uint32_t io_queue_count() const { return io_queues_; }
   uint64_t reconnects() const { return reconnects_; }
@@ -107,6 +109,7 @@ class ResilientController {
   EventLoop::TimerId retry_timer_, fast_fail_timer_;
   uint64_t reconnects_ = 0, resubmitted_ = 0;
   std::function<void(const std::string&)> on_event_;
+  std::function<void(State)> on_state_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

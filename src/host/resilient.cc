@@ -185,6 +185,7 @@ void ResilientController::OnLost(const Status& why) {
   lost_at_ = EventLoop::Clock::now();
   attempts_ = 0;
   fast_failed_ = false;
+  if (on_state_) on_state_(state_);
   Event("connection lost: " + why.ToString() + "; reconnecting every " + Seconds(ropts_.reconnect_delay) +
         (ropts_.ctrl_loss_tmo.count() >= 0 ? ", for up to " + Seconds(ropts_.ctrl_loss_tmo) : std::string()));
   if (ropts_.fast_io_fail_tmo.count() >= 0) {
@@ -211,6 +212,7 @@ void ResilientController::TryReconnect() {
     loop_->CancelTimer(fast_fail_timer_);
     FailParked(Status::IoError("controller lost: no connection within ctrl_loss_tmo (" +
                                Seconds(ropts_.ctrl_loss_tmo) + ")"));
+    if (on_state_) on_state_(state_);
     Event("gave up after " + std::to_string(attempts_) + " attempts (ctrl_loss_tmo " +
           Seconds(ropts_.ctrl_loss_tmo) + ")");
     return;
@@ -253,6 +255,7 @@ void ResilientController::OnReconnected() {
     p = next;
   }
   resubmitted_ += again;
+  if (on_state_) on_state_(state_);
   Event("reconnected after " + Seconds(took) + " (" + std::to_string(attempts_) + " attempt" +
         (attempts_ == 1 ? "" : "s") + "); " + std::to_string(again) + " commands submitted again");
 }
