@@ -80,5 +80,37 @@ gone_fast() {
   [[ $rc != 0 ]] && ((SECONDS - t0 < 10))
 }
 check "with --ctrl-loss-tmo 0 a lost target fails the job at once" gone_fast
+
+# Two paths (--path) to a target changed over its control socket (nvmf-targetctl): the
+# first path's listener goes and comes back under a running verify; its commands move to
+# the second path and every block checks.
+targetctl=$build/tools/nvmf-targetctl
+p1=$((20000 + RANDOM % 20000)); p2=$((p1 + 1))
+cat >"$work/mp.json" <<JSON
+{ "ports": [ { "portid": 1, "addr": { "traddr": "127.0.0.1", "trsvcid": "$p1" }, "subsystems": [ "$nqn" ] },
+             { "portid": 2, "addr": { "traddr": "127.0.0.1", "trsvcid": "$p2" }, "subsystems": [ "$nqn" ] } ],
+  "subsystems": [ { "nqn": "$nqn", "attr": { "allow_any_host": "1" },
+                    "namespaces": [ { "nsid": 1, "device": { "path": "file:$work/ns.img" } } ] } ] }
+JSON
+"$tgt" --config "$work/mp.json" --control-socket "$work/ctl.sock" >"$work/t3.out" 2>>"$work/target.log" &
+pid=$!
+for _ in $(seq 100); do grep -q ready "$work/t3.out" && break; sleep 0.05; done
+multipath_failover() {
+  "$ctl" verify -a 127.0.0.1 -s "$p1" -n "$nqn" --path "127.0.0.1:$p2" --reconnect-delay 1 --size 512M --bs 4k \
+    --qd 1 >"$work/job.out" 2>&1 & local job=$!
+  sleep 1
+  "$targetctl" -s "$work/ctl.sock" listener-remove 1 || return 1
+  sleep 2
+  "$targetctl" -s "$work/ctl.sock" listener-add 1 "127.0.0.1:$p1" || return 1
+  wait $job; local rc=$?
+  cat "$work/job.out"
+  [[ $rc == 0 ]] && grep -q '0 mismatched' "$work/job.out" && grep -q 'moved to another path' "$work/job.out"
+}
+check "verify over two paths rides through one path's listener removed and added back" multipath_failover
+check "nvmf-targetctl refuses a bad request with the target's message" \
+  bash -c "'$targetctl' -s '$work/ctl.sock' ns-remove $nqn 9 2>&1 | grep -q 'namespace 9 of $nqn does not exist'; [ \${PIPESTATUS[0]} -eq 1 ]"
+check "nvmf-targetctl save writes what nvmf-target --config loads" \
+  bash -c "'$targetctl' -s '$work/ctl.sock' save '$work/saved.json' && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d[\"ports\"])==2, d' '$work/saved.json'"
+kill -TERM $pid; wait $pid; pid=
 ((fails == 0)) && echo "tools e2e: all passed" || { echo "tools e2e: $fails failed"; sed 's/^/  target| /' "$work/target.log" | tail -20; }
 exit $((fails > 0))

@@ -50,33 +50,107 @@ void AddConnFlags(CLI::App* sub, ConnFlags* f) {
                   "perf, verify: seconds to keep reconnecting before failing (-1: forever, 0: never reconnect)")
       ->check(CLI::Range(int64_t{-1}, int64_t{86400}))
       ->capture_default_str();
+  sub->add_option("--path", f->paths,
+                  "perf, verify: another address of the same subsystem, ADDR:PORT (repeat for more): "
+                  "multipath, with I/O on the optimized path by ANA and failover")
+      ->type_name("ADDR:PORT");
   sub->add_option("--fast_io_fail_tmo", f->fast_io_fail_tmo,
                   "perf, verify: seconds after a loss when waiting commands fail (-1: off)")
       ->check(CLI::Range(int64_t{-1}, int64_t{86400}))
       ->capture_default_str();
 }
 
-std::unique_ptr<host::ResilientController> ConnectResilient(Session& s, const ConnFlags& f,
-                                                           uint32_t io_queues) {
-  s.ctrl->Close();
+namespace {
+
+void PrintEvent(const std::string& prefix, const std::string& e) {
+  std::fprintf(stderr, "nvmfctl: %s%s\n", prefix.c_str(), e.c_str());
+}
+
+void WaitConnected(Session& s, const host::ConnectOptions& o, uint32_t io_queues, bool* done, const Status& result) {
+  s.loop->RunUntil([done] { return *done; }, o.connect_timeout * (2 + static_cast<int64_t>(io_queues)) +
+                                                 o.admin_timeout * 2 + std::chrono::milliseconds(10000));
+  if (!*done || !result.ok()) {
+    Fail(fmt::format("cannot connect to {} at {} {}:{}", o.subnqn, nvmf::TransportTypeName(o.trtype), o.traddr,
+                     o.trsvcid),
+         *done ? result : Status::TimedOut("no answer"));
+  }
+}
+
+}  // namespace
+
+uint64_t IoSession::reconnects() const {
+  if (!mp) return rc->reconnects();
+  uint64_t n = 0;
+  for (size_t i = 0; i < mp->path_count(); i++) n += mp->path(i).reconnects();
+  return n;
+}
+
+uint64_t IoSession::resubmitted() const {
+  if (!mp) return rc->resubmitted();
+  uint64_t n = 0;
+  for (size_t i = 0; i < mp->path_count(); i++) n += mp->path(i).resubmitted();
+  return n;
+}
+
+void IoSession::Close() {
+  if (mp) {
+    for (size_t i = 0; i < mp->path_count(); i++) mp->path(i).Close();
+  } else {
+    rc->Close();
+  }
+}
+
+std::unique_ptr<IoSession> ConnectIoAssociation(Session& s, const ConnFlags& f, uint32_t io_queues,
+                                                const std::string& name) {
   host::ConnectOptions o = s.options;
   o.nr_io_queues = io_queues;
-  auto rc = std::make_unique<host::ResilientController>(s.loop.get(), o, ReconnectFlags(f));
-  rc->SetEventCallback([](const std::string& e) { std::fprintf(stderr, "nvmfctl: %s\n", e.c_str()); });
+  auto io = std::make_unique<IoSession>();
+  io->rc = std::make_unique<host::ResilientController>(s.loop.get(), o, ReconnectFlags(f));
+  io->rc->SetEventCallback([name](const std::string& e) { PrintEvent(name, e); });
   bool done = false;
   Status result;
-  rc->Connect([&](const Status& st) {
+  io->rc->Connect([&](const Status& st) {
     result = st;
     done = true;
   });
-  s.loop->RunUntil([&] { return done; }, o.connect_timeout * (2 + static_cast<int64_t>(io_queues)) +
-                                             o.admin_timeout * 2 + std::chrono::milliseconds(10000));
-  if (!done || !result.ok()) {
-    Fail(fmt::format("cannot connect to {} at {} {}:{}", o.subnqn, nvmf::TransportTypeName(o.trtype), o.traddr,
-                     o.trsvcid),
-         done ? result : Status::TimedOut("no answer"));
+  WaitConnected(s, o, io_queues, &done, result);
+  return io;
+}
+
+std::unique_ptr<IoSession> ConnectIo(Session& s, const ConnFlags& f, uint32_t io_queues) {
+  s.ctrl->Close();
+  if (f.paths.empty()) return ConnectIoAssociation(s, f, io_queues, "");
+  std::vector<host::ConnectOptions> paths;
+  host::ConnectOptions o = s.options;
+  o.nr_io_queues = io_queues;
+  paths.push_back(o);
+  for (const std::string& p : f.paths) {
+    const size_t colon = p.rfind(':');
+    if (colon == std::string::npos || colon + 1 == p.size()) Usage("--path must be ADDR:PORT, not '" + p + "'");
+    std::string addr = p.substr(0, colon);
+    if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+    unsigned long port = 0;
+    try {
+      port = std::stoul(p.substr(colon + 1));
+    } catch (const std::exception&) {
+      Usage("--path must be ADDR:PORT, not '" + p + "'");
+    }
+    if (port == 0 || port > 65535) Usage("--path must be ADDR:PORT, not '" + p + "'");
+    o.traddr = addr;
+    o.trsvcid = static_cast<uint16_t>(port);
+    paths.push_back(o);
   }
-  return rc;
+  auto io = std::make_unique<IoSession>();
+  io->mp = std::make_unique<host::MultipathController>(s.loop.get(), paths, ReconnectFlags(f));
+  io->mp->SetEventCallback([](const std::string& e) { PrintEvent("", e); });
+  bool done = false;
+  Status result;
+  io->mp->Connect([&](const Status& st) {
+    result = st;
+    done = true;
+  });
+  WaitConnected(s, s.options, io_queues, &done, result);
+  return io;
 }
 
 host::ReconnectOptions ReconnectFlags(const ConnFlags& f) {
@@ -89,10 +163,27 @@ host::ReconnectOptions ReconnectFlags(const ConnFlags& f) {
   return r;
 }
 
-void CloseResilient(Session& s, host::ResilientController& rc) {
+void CloseIo(Session& s, IoSession& io) {
   bool done = false;
-  rc.Disconnect([&done](const Status&) { done = true; });
+  auto cb = [&done](const Status&) { done = true; };
+  if (io.mp) {
+    io.mp->Disconnect(cb);
+  } else {
+    io.rc->Disconnect(cb);
+  }
   s.loop->RunUntil([&done] { return done; }, s.options.shutdown_timeout + std::chrono::milliseconds(1000));
+}
+
+std::string IoSummary(const IoSession& io) {
+  std::string out;
+  if (io.reconnects() > 0) {
+    out += fmt::format("reconnected {} time{}; {} commands submitted again", io.reconnects(),
+                       io.reconnects() == 1 ? "" : "s", io.resubmitted());
+  }
+  if (io.failovers() > 0) {
+    out += fmt::format("{}{} commands moved to another path", out.empty() ? "" : "; ", io.failovers());
+  }
+  return out;
 }
 
 std::chrono::milliseconds StallLimit(const Session& s, const ConnFlags& f) {

@@ -7,9 +7,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "nvmf/event_loop.h"
 #include "nvmf/host.h"
+#include "nvmf/host_multipath.h"
 #include "nvmf/host_resilient.h"
 #include "nvmf/host_sync.h"
 #include "nvmf/host_util.h"
@@ -45,6 +47,7 @@ struct ConnFlags {
   int64_t reconnect_delay = 2;
   int64_t ctrl_loss_tmo = 60;    // -1: forever; 0: no reconnection
   int64_t fast_io_fail_tmo = -1;  // -1: off
+  std::vector<std::string> paths;  // perf, verify: more addresses of the subsystem (ADDR:PORT)
 };
 
 void AddConnFlags(CLI::App* sub, ConnFlags* f);
@@ -69,15 +72,41 @@ struct Session {
 std::unique_ptr<Session> Connect(const ConnFlags& f, bool discovery, uint32_t io_queues_override = 0,
                                  uint32_t min_queue_size = 0);
 
-// The association perf and verify run their I/O on: it reconnects after a loss as the
-// reconnect flags say, and says so on standard error. Closes s.ctrl first (a clean close),
-// so that the host holds one association, not two.
-std::unique_ptr<nvmf::host::ResilientController> ConnectResilient(Session& s, const ConnFlags& f,
-                                                                   uint32_t io_queues);
+// The I/O side of perf and verify: one association that reconnects after a loss as the
+// reconnect flags say (ResilientController), or with --path several paths to the
+// subsystem (MultipathController, I/O on the optimized one); either says on standard
+// error when it loses and regains a controller.
+struct IoSession {
+  std::unique_ptr<nvmf::host::ResilientController> rc;
+  std::unique_ptr<nvmf::host::MultipathController> mp;
+
+  Status Read(uint16_t qid, uint32_t nsid, uint64_t slba, uint32_t nlb, const nvmf::MemDesc& mem, size_t len,
+              nvmf::host::CommandCallback cb) {
+    return mp ? mp->Read(qid, nsid, slba, nlb, mem, len, cb) : rc->Read(qid, nsid, slba, nlb, mem, len, cb);
+  }
+  Status Write(uint16_t qid, uint32_t nsid, uint64_t slba, uint32_t nlb, const nvmf::MemDesc& mem, size_t len,
+               nvmf::host::CommandCallback cb) {
+    return mp ? mp->Write(qid, nsid, slba, nlb, mem, len, cb) : rc->Write(qid, nsid, slba, nlb, mem, len, cb);
+  }
+  nvmf::host::Controller& first() { return mp ? mp->path(0).controller() : rc->controller(); }
+  uint32_t io_queue_count() const { return mp ? mp->io_queue_count() : rc->io_queue_count(); }
+  uint64_t reconnects() const;
+  uint64_t resubmitted() const;
+  uint64_t failovers() const { return mp ? mp->failovers() : 0; }
+  void Close();  // at once: what is in flight fails
+};
+// Connects the I/O side. Closes s.ctrl first (a clean close), so that the host holds one
+// association per path, not two.
+std::unique_ptr<IoSession> ConnectIo(Session& s, const ConnFlags& f, uint32_t io_queues);
+// One more association like the first (perf --associations), on the first address.
+std::unique_ptr<IoSession> ConnectIoAssociation(Session& s, const ConnFlags& f, uint32_t io_queues,
+                                                const std::string& name);
 // The reconnect flags as the host takes them.
 nvmf::host::ReconnectOptions ReconnectFlags(const ConnFlags& f);
-// The clean close of such an association (Fabrics Disconnect, shutdown), waited for.
-void CloseResilient(Session& s, nvmf::host::ResilientController& rc);
+// The clean close of an I/O side (Fabrics Disconnect, shutdown), waited for.
+void CloseIo(Session& s, IoSession& io);
+// What the I/O side went through, for the last lines of the output ("" when nothing).
+std::string IoSummary(const IoSession& io);
 // How long perf and verify wait for any progress before giving up on the association:
 // the command timeout, and the time reconnection may take.
 std::chrono::milliseconds StallLimit(const Session& s, const ConnFlags& f);

@@ -38,7 +38,7 @@ struct Job;
 
 struct Slot {
   Job* job;
-  host::ResilientController* ctrl;
+  IoSession* ctrl;
   uint8_t* buf;
   uint16_t qid;
   bool read;
@@ -52,7 +52,7 @@ struct Side {
 };
 
 struct Job {
-  host::ResilientController* ctrl;
+  IoSession* ctrl;
   nvmf::EventLoop* loop;
   uint32_t nsid;
   uint32_t lba_size;
@@ -198,9 +198,9 @@ int RunPerf(const PerfFlags& f) {
   const uint32_t queues = f.queues != 0 ? f.queues : f.conn.nr_io_queues;
   auto session = Connect(f.conn, false, queues, f.qd + 1);
   NamespaceInfo ns = GetNamespace(*session->ctrl, f.nsid);
-  std::unique_ptr<host::ResilientController> rc =
-      ConnectResilient(*session, f.conn, session->ctrl->async().io_queue_count());
-  host::Controller& ctrl = rc->controller();
+  if (!f.conn.paths.empty() && f.associations > 1) Usage("--path and --associations do not go together");
+  std::unique_ptr<IoSession> rc = ConnectIo(*session, f.conn, session->ctrl->async().io_queue_count());
+  host::Controller& ctrl = rc->first();
   const bool header_digest = ctrl.header_digest(), data_digest = ctrl.data_digest();
   const uint64_t ns_bytes = ns.blocks * ns.block_size;
   uint64_t range = f.size.empty() ? ns_bytes : SizeFlag("--size", f.size);
@@ -218,23 +218,11 @@ int RunPerf(const PerfFlags& f) {
   }
   // More associations (controllers) of the same host on the same loop: the many-connection
   // shape of a gateway. Each gets as many I/O queues as the first.
-  std::vector<std::unique_ptr<host::ResilientController>> more;
-  std::vector<host::ResilientController*> ctrls{rc.get()};
+  std::vector<std::unique_ptr<IoSession>> more;
+  std::vector<IoSession*> ctrls{rc.get()};
   for (uint32_t a = 1; a < f.associations; a++) {
-    host::ConnectOptions o = session->options;
-    o.nr_io_queues = got_queues;
-    auto c = std::make_unique<host::ResilientController>(session->loop.get(), o, ReconnectFlags(f.conn));
-    c->SetEventCallback([a](const std::string& e) { std::fprintf(stderr, "nvmfctl: association %u: %s\n", a + 1, e.c_str()); });
-    bool done = false;
-    Status st;
-    c->Connect([&](const Status& s) {
-      st = s;
-      done = true;
-    });
-    session->loop->RunUntil([&] { return done; }, std::chrono::seconds(60));
-    if (!done || !st.ok()) Fail(fmt::format("association {} of {}", a + 1, f.associations), st);
-    ctrls.push_back(c.get());
-    more.push_back(std::move(c));
+    more.push_back(ConnectIoAssociation(*session, f.conn, got_queues, fmt::format("association {}: ", a + 1)));
+    ctrls.push_back(more.back().get());
   }
 
   // Buffers for every slot, filled once (writes send whatever is there).
@@ -274,7 +262,7 @@ int RunPerf(const PerfFlags& f) {
   while (job.outstanding > 0) {
     const uint64_t before = job.completed;
     if (!job.loop->RunUntil([jp, before] { return jp->outstanding == 0 || jp->completed != before; }, stall)) {
-      for (host::ResilientController* c : ctrls) c->Close();
+      for (IoSession* c : ctrls) c->Close();
       if (job.first_error.ok()) job.first_error = Status::TimedOut("no progress");
     }
   }
@@ -282,12 +270,15 @@ int RunPerf(const PerfFlags& f) {
   job.loop->CancelTimer(job.progress);
   job.loop->CancelTimer(warmup_timer);
 
-  uint64_t reconnects = 0, resubmitted = 0;
-  for (host::ResilientController* c : ctrls) {
+  uint64_t reconnects = 0, resubmitted = 0, failovers = 0;
+  std::string summary;
+  for (IoSession* c : ctrls) {
     reconnects += c->reconnects();
     resubmitted += c->resubmitted();
+    failovers += c->failovers();
+    if (const std::string sum = IoSummary(*c); !sum.empty()) summary += (summary.empty() ? "" : "; ") + sum;
   }
-  for (auto it = ctrls.rbegin(); it != ctrls.rend(); ++it) CloseResilient(*session, **it);
+  for (auto it = ctrls.rbegin(); it != ctrls.rend(); ++it) CloseIo(*session, **it);
 
   Side total;
   total.ios = job.reads.ios + job.writes.ios;
@@ -308,6 +299,7 @@ int RunPerf(const PerfFlags& f) {
               {"errors", job.errors},
               {"reconnects", reconnects},
               {"resubmitted", resubmitted},
+              {"failovers", failovers},
               {"error", job.first_error.ok() ? Json(nullptr) : Json(job.first_error.ToString())}};
     if (job.reads.ios > 0) j["read"] = SideJson(job.reads, secs);
     if (job.writes.ios > 0) j["write"] = SideJson(job.writes, secs);
@@ -321,10 +313,7 @@ int RunPerf(const PerfFlags& f) {
       PrintSide("write", job.writes, secs);
     }
     PrintSide("total", total, secs);
-    if (reconnects > 0) {
-      fmt::print("reconnected {} time{}; {} commands submitted again\n", reconnects, reconnects == 1 ? "" : "s",
-                 resubmitted);
-    }
+    if (!summary.empty()) fmt::print("{}\n", summary);
   }
   if (!job.first_error.ok()) Fail(fmt::format("perf stopped after {} errors", job.errors), job.first_error);
   return kExitOk;

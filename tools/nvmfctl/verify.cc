@@ -40,7 +40,7 @@ struct Slot {
 };
 
 struct Job {
-  host::ResilientController* ctrl;
+  IoSession* ctrl;
   uint32_t nsid;
   uint32_t lba_size;
   uint32_t io_blocks;
@@ -137,8 +137,8 @@ int RunVerify(const VerifyFlags& f) {
   auto session = Connect(f.conn, false, 0, f.qd / f.conn.nr_io_queues + 2);
   NamespaceInfo ns = GetNamespace(*session->ctrl, f.nsid);
   const uint32_t granted = session->ctrl->async().io_queue_count();
-  std::unique_ptr<host::ResilientController> rc = ConnectResilient(*session, f.conn, granted);
-  host::Controller& ctrl = rc->controller();
+  std::unique_ptr<IoSession> rc = ConnectIo(*session, f.conn, granted);
+  host::Controller& ctrl = rc->first();
   const bool header_digest = ctrl.header_digest(), data_digest = ctrl.data_digest();
   const uint64_t ns_bytes = ns.blocks * ns.block_size;
   if (start % ns.block_size != 0 || bs % ns.block_size != 0) {
@@ -182,7 +182,7 @@ int RunVerify(const VerifyFlags& f) {
   }
 
   const bool ok = job.error.ok() && job.bad_blocks == 0 && job.bytes_verified == size;
-  CloseResilient(*session, *rc);
+  CloseIo(*session, *rc);
   if (f.conn.json) {
     Json j = {{"nsid", f.nsid},
               {"start_bytes", start},
@@ -201,6 +201,7 @@ int RunVerify(const VerifyFlags& f) {
               {"read_mib_s", MiBps(job.bytes_verified, secs[1])},
               {"reconnects", rc->reconnects()},
               {"resubmitted", rc->resubmitted()},
+              {"failovers", rc->failovers()},
               {"error", job.error.ok() ? Json(nullptr) : Json(job.error.ToString())},
               {"ok", ok}};
     PrintJson(j);
@@ -216,10 +217,7 @@ int RunVerify(const VerifyFlags& f) {
                MiBps(job.bytes_verified, secs[1]));
     fmt::print("verified: {} bytes, {} mismatched block{}\n", job.bytes_verified, job.bad_blocks,
                job.bad_blocks == 1 ? "" : "s");
-    if (rc->reconnects() > 0) {
-      fmt::print("reconnected {} time{}; {} commands submitted again\n", rc->reconnects(),
-                 rc->reconnects() == 1 ? "" : "s", rc->resubmitted());
-    }
+    if (const std::string sum = IoSummary(*rc); !sum.empty()) fmt::print("{}\n", sum);
     if (job.first_bad >= 0) {
       fmt::print("first mismatch at LBA {} (it holds data for LBA {} of seed {:#x})\n", job.first_bad,
                  job.first_bad_holds_lba, job.first_bad_holds_seed);
