@@ -116,6 +116,15 @@ TEST_F(Control, MethodsChangeTheTargetAndReportErrorsByCode) {
   EXPECT_TRUE(Call(R"({"jsonrpc":"2.0","method":"add_host","params":{"nqn":"nqn.2024-01.io.nvmf:control","host":"nqn.2024-01.io.nvmf:h"}})").is_null());
   EXPECT_EQ(Call(R"({"jsonrpc":"2.0","id":4,"method":"get_config"})")["result"]["hosts"][0]["nqn"],
             "nqn.2024-01.io.nvmf:h");
+  EXPECT_EQ(Call(R"({"jsonrpc":"2.0","id":5,"method":"add_subsystem","params":{"nqn":"nqn.2024-01.io.nvmf:s2","hosts":["nqn.2024-01.io.nvmf:h"],"allow_any_host":false}})")["result"],
+            true);
+  r = Call(R"({"jsonrpc":"2.0","id":6,"method":"get_subsystems"})");
+  ASSERT_EQ(r["result"].size(), 2u);
+  EXPECT_EQ(r["result"][1]["hosts"][0], "nqn.2024-01.io.nvmf:h");
+  EXPECT_EQ(ErrorCode(R"({"jsonrpc":"2.0","id":7,"method":"add_subsystem","params":{"nqn":"nqn.2024-01.io.nvmf:s3","hosts":[1]}})"),
+            -32602);
+  EXPECT_EQ(Call(R"({"jsonrpc":"2.0","id":8,"method":"remove_subsystem","params":{"nqn":"nqn.2024-01.io.nvmf:s2"}})")["result"],
+            true);
 
   EXPECT_EQ(ErrorCode("{not json"), -32700);
   EXPECT_EQ(ErrorCode("[1,2]"), -32600);

@@ -340,3 +340,50 @@ TEST_F(Reconfigure, RunningConfigSavesAndLoadsBackUnchanged) {
 
 }  // namespace
 }  // namespace nvmf::test
+
+namespace nvmf::test {
+namespace {
+
+TEST_F(Reconfigure, SubsystemsAreAddedAndRemovedWhileOthersServe) {
+  Start();
+  const std::string other = "nqn.2024-01.io.nvmf:another";
+  target::SubsystemConfig sc;
+  sc.nqn = other;
+  sc.namespaces = {{0, "mem:4M", "", true}};
+  ASSERT_TRUE(tgt->AddSubsystem(sc).ok());
+  EXPECT_EQ(tgt->AddSubsystem(sc).code(), Status::Code::kAlreadyExists);
+  sc.nqn = std::string(300, 'x');
+  EXPECT_EQ(tgt->AddSubsystem(sc).code(), Status::Code::kInvalidArgument);
+
+  host::SyncController mine, theirs;
+  ASSERT_TRUE(mine.Connect(Opts()).ok());
+  host::ConnectOptions o = Opts();
+  o.subnqn = other;
+  ASSERT_TRUE(theirs.Connect(o).ok());
+  std::vector<uint8_t> buf(4096, 7), back(4096);
+  ASSERT_TRUE(theirs.Write(1, 0, 8, 512, buf.data()).ok());
+  ASSERT_TRUE(theirs.Read(1, 0, 8, 512, back.data()).ok());
+  EXPECT_EQ(back, buf);
+  {
+    host::SyncController d;
+    host::ConnectOptions od = Opts();
+    od.subnqn = spec::kDiscoveryNqn;
+    ASSERT_TRUE(d.Connect(od).ok());
+    host::DiscoveryLog log;
+    ASSERT_TRUE(d.Discovery(&log).ok());
+    EXPECT_EQ(log.numrec, 3u);  // discovery, ours, the new one
+  }
+
+  ASSERT_TRUE(tgt->RemoveSubsystem(other).ok());
+  EXPECT_TRUE(theirs.async().loop()->RunUntil([&] { return theirs.async().failed(); }, 5000ms))
+      << "its controller was not closed";
+  EXPECT_TRUE(mine.Write(1, 0, 8, 512, buf.data()).ok()) << "another subsystem was disturbed";
+  host::SyncController again;
+  EXPECT_FALSE(again.Connect(o).ok());
+  EXPECT_EQ(tgt->RemoveSubsystem(other).code(), Status::Code::kNotFound);
+  EXPECT_EQ(tgt->RemoveSubsystem(spec::kDiscoveryNqn).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(tgt->RunningConfig().subsystems.size(), 1u);
+}
+
+}  // namespace
+}  // namespace nvmf::test

@@ -3,6 +3,7 @@
 // who should not have to write JSON.
 //
 //   nvmf-targetctl show
+//   nvmf-targetctl subsys-add NQN [--host HOSTNQN]... [--serial S] [--model M] | subsys-remove NQN
 //   nvmf-targetctl ns-add NQN BACKEND [--nsid N] [--uuid UUID]
 //   nvmf-targetctl ns-remove NQN NSID
 //   nvmf-targetctl ns-resize NQN NSID SIZE
@@ -23,6 +24,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -112,6 +114,15 @@ int main(int argc, char** argv) {
 
   auto* show = app.add_subcommand("show", "subsystems, their namespaces and allowed hosts");
   auto* ports = app.add_subcommand("ports", "the ports the target listens on");
+  std::vector<std::string> hosts;
+  std::string serial, model = "nvmf";
+  auto* sa = app.add_subcommand("subsys-add", "add a subsystem (any host may connect unless --host is given)");
+  sa->add_option("nqn", nqn, "subsystem NQN")->required();
+  sa->add_option("--host", hosts, "a host NQN allowed to connect (repeat for more)");
+  sa->add_option("--serial", serial, "serial number (default: derived from the NQN)");
+  sa->add_option("--model", model, "model number")->capture_default_str();
+  auto* sr = app.add_subcommand("subsys-remove", "remove a subsystem: its controllers close, its namespaces go");
+  sr->add_option("nqn", nqn, "subsystem NQN")->required();
   auto* add = app.add_subcommand("ns-add", "add a namespace (hosts are told: Namespace Attribute Changed)");
   add->add_option("nqn", nqn, "subsystem NQN")->required();
   add->add_option("backend", backend, "mem:SIZE, null:SIZE or file:PATH")->required();
@@ -161,6 +172,14 @@ int main(int argc, char** argv) {
       std::printf("port %u: %s %s:%s, ANA:%s\n", p.value("portid", 0u), p.value("trtype", "").c_str(),
                   p.value("traddr", "").c_str(), p.value("trsvcid", "").c_str(), states.c_str());
     }
+  } else if (sa->parsed()) {
+    json p = {{"nqn", nqn}, {"model", model}, {"allow_any_host", hosts.empty()}, {"hosts", hosts}};
+    if (!serial.empty()) p["serial"] = serial;
+    Call(sock, "add_subsystem", p);
+    std::printf("subsystem %s added\n", nqn.c_str());
+  } else if (sr->parsed()) {
+    Call(sock, "remove_subsystem", {{"nqn", nqn}});
+    std::printf("subsystem %s removed\n", nqn.c_str());
   } else if (add->parsed()) {
     json p = {{"nqn", nqn}, {"backend", backend}};
     if (nsid != 0) p["nsid"] = nsid;

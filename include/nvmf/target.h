@@ -103,6 +103,12 @@ class Target {
   virtual size_t connections() const = 0;
 
   // Changes while the target serves. Any thread but a loop's; changes are serialised.
+  // A subsystem more: served on every port (ports that list their subsystems get it
+  // added); discovery controllers get a Discovery Log Page Change event.
+  virtual Status AddSubsystem(const SubsystemConfig& subsystem) = 0;
+  // Closes its controllers (their hosts see the connections end), removes its namespaces
+  // (after their last commands) and takes it off the ports and the discovery log.
+  virtual Status RemoveSubsystem(const std::string& subnqn) = 0;
   // Each applies whole or returns an error (kNotFound, kAlreadyExists, kInvalidArgument,
   // kNotSupported) and changes nothing. I/O on other namespaces and connections goes on
   // undisturbed; controllers that asked for them get asynchronous events (Namespace

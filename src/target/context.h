@@ -40,7 +40,19 @@ struct BoundPort {
 
 struct TargetContext {
   TargetConfig config;
-  std::vector<std::unique_ptr<Subsystem>> subsystems;  // [0] is the discovery subsystem
+  // Subsystems come and go while the target serves: under subsystems_mu. [0] is the
+  // discovery subsystem, never removed. A removed subsystem moves to retired, where it
+  // stays until the target is destroyed: controllers that were being torn down may still
+  // point at it.
+  mutable std::mutex subsystems_mu;
+  std::vector<std::unique_ptr<Subsystem>> subsystems;
+  std::vector<std::unique_ptr<Subsystem>> retired;
+  std::vector<Subsystem*> Subsystems() const {
+    std::lock_guard<std::mutex> lock(subsystems_mu);
+    std::vector<Subsystem*> v;
+    for (const auto& s : subsystems) v.push_back(s.get());
+    return v;
+  }
   // Ports come and go while the target serves (listeners added and removed): under
   // ports_mu; loops take a copy (Ports()).
   mutable std::mutex ports_mu;
@@ -53,7 +65,8 @@ struct TargetContext {
   std::atomic<uint64_t> ana_change_count{1};
   ControllerRegistry controllers;
 
-  const Subsystem* FindSubsystem(const std::string& nqn) const {
+  Subsystem* FindSubsystem(const std::string& nqn) const {
+    std::lock_guard<std::mutex> lock(subsystems_mu);
     for (const auto& s : subsystems) {
       if (s->nqn == nqn) return s.get();
     }

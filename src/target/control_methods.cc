@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -66,6 +67,20 @@ class Params {
                     std::string("\"") + key + "\" must be a whole number from 0 to " + std::to_string(max)};
     }
     return v->get<uint64_t>();
+  }
+  bool Bool(const char* key, bool dflt) const { return Find(key) == nullptr ? dflt : Bool(key); }
+  std::vector<std::string> Strings(const char* key) const {
+    const json* v = Find(key);
+    if (v == nullptr) return {};
+    std::vector<std::string> out;
+    if (v->is_array()) {
+      for (const json& e : *v) {
+        if (!e.is_string()) break;
+        out.push_back(e.get<std::string>());
+      }
+      if (out.size() == v->size()) return out;
+    }
+    throw Failure{kInvalidParams, std::string("\"") + key + "\" must be a list of strings"};
   }
   bool Bool(const char* key) const {
     const json* v = Find(key);
@@ -203,6 +218,22 @@ const std::map<std::string, Method>& Methods() {
       {"remove_host",
        [](Target* t, const Params& p) {
          Check(t->RemoveHost(p.String("nqn"), p.String("host")));
+         return json(true);
+       }},
+      {"add_subsystem",
+       [](Target* t, const Params& p) {
+         SubsystemConfig sc;
+         sc.nqn = p.String("nqn");
+         sc.serial = p.String("serial", "");
+         sc.model = p.String("model", "nvmf");
+         sc.allow_any_host = p.Bool("allow_any_host", true);
+         sc.allowed_hosts = p.Strings("hosts");
+         Check(t->AddSubsystem(sc));
+         return json(true);
+       }},
+      {"remove_subsystem",
+       [](Target* t, const Params& p) {
+         Check(t->RemoveSubsystem(p.String("nqn")));
          return json(true);
        }},
       {"add_listener",

@@ -23,7 +23,7 @@ bool Exposed(const PortConfig& p, const std::string& nqn) {
 std::vector<uint8_t> BuildDiscoveryLog(const TargetContext& tc, const std::string& hostnqn) {
   std::vector<spec::DiscoveryLogEntry> entries;
   for (const BoundPort& bp : tc.Ports()) {
-    for (const auto& sub : tc.subsystems) {
+    for (const Subsystem* sub : tc.Subsystems()) {
       if (!sub->discovery && (!Exposed(bp.config, sub->nqn) || !sub->HostAllowed(hostnqn))) continue;
       spec::DiscoveryLogEntry e = bp.entry;  // TRTYPE, ADRFAM, TREQ, TSAS from the transport
       e.subtype = sub->discovery ? spec::kSubtypeCurrentDiscovery : spec::kSubtypeNvme;

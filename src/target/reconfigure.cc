@@ -1,5 +1,6 @@
 #include "target/reconfigure.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -10,10 +11,10 @@ namespace nvmf::target {
 namespace {
 
 Status FindChangeable(TargetContext* tc, const std::string& subnqn, Subsystem** out) {
-  for (auto& s : tc->subsystems) {
+  for (Subsystem* s : tc->Subsystems()) {
     if (s->nqn != subnqn) continue;
     if (s->discovery) return Status::InvalidArgument("the discovery subsystem cannot be changed");
-    *out = s.get();
+    *out = s;
     return Status::OK();
   }
   return Status::NotFound("no subsystem " + Escape(subnqn));
@@ -39,7 +40,7 @@ void NamespaceChanged(TargetContext* tc, const Subsystem* sub, uint32_t nsid) {
 }  // namespace
 
 void DiscoveryChanged(TargetContext* tc, const std::string& hostnqn) {
-  OnAdminQueues(tc, tc->subsystems[0].get(), hostnqn, [](QueueHandler* q) { q->DiscoveryChanged(); });
+  OnAdminQueues(tc, tc->Subsystems()[0], hostnqn, [](QueueHandler* q) { q->DiscoveryChanged(); });
 }
 
 namespace {
@@ -140,6 +141,61 @@ Status SetAllowAnyHost(TargetContext* tc, const std::string& subnqn, bool allow)
   return Status::OK();
 }
 
+Status AddSubsystem(TargetContext* tc, const SubsystemConfig& sc) {
+  if (tc->FindSubsystem(sc.nqn) != nullptr) return Status::AlreadyExists("subsystem " + Escape(sc.nqn) + " exists already");
+  std::unique_ptr<Subsystem> sub;
+  Status s = BuildSubsystem(sc, &sub);
+  if (!s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lock(tc->subsystems_mu);
+    for (const auto& other : tc->subsystems) {
+      if (other->nqn == sc.nqn) return Status::AlreadyExists("subsystem " + Escape(sc.nqn) + " exists already");
+    }
+    tc->subsystems.push_back(std::move(sub));
+  }
+  {
+    // Ports that list their subsystems list it too: it is served wherever the others are.
+    std::lock_guard<std::mutex> lock(tc->ports_mu);
+    for (BoundPort& bp : tc->ports) {
+      if (!bp.config.subsystems.empty()) bp.config.subsystems.push_back(sc.nqn);
+    }
+  }
+  tc->Log("subsystem added: " + DescribeSubsystem(*tc->FindSubsystem(sc.nqn)));
+  DiscoveryChanged(tc, "");
+  return Status::OK();
+}
+
+Status RemoveSubsystem(TargetContext* tc, const std::string& nqn) {
+  Subsystem* sub = nullptr;
+  Status s = FindChangeable(tc, nqn, &sub);
+  if (!s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lock(tc->subsystems_mu);
+    auto it = std::find_if(tc->subsystems.begin(), tc->subsystems.end(),
+                           [sub](const std::unique_ptr<Subsystem>& p) { return p.get() == sub; });
+    tc->retired.push_back(std::move(*it));
+    tc->subsystems.erase(it);
+  }
+  {
+    std::lock_guard<std::mutex> lock(tc->ports_mu);
+    for (BoundPort& bp : tc->ports) std::erase(bp.config.subsystems, nqn);
+  }
+  // Its controllers end (their hosts see the connections close), then its namespaces go
+  // as a removal does: after their last commands.
+  size_t ended = 0;
+  OnAdminQueues(tc, sub, "", [](QueueHandler* q) { q->Close("subsystem removed"); });
+  for (const auto& c : tc->controllers.All(sub)) ended += c != nullptr;
+  for (const auto& [nsid, ns] : *sub->Namespaces()) sub->RemoveNamespace(nsid);
+  bool idle = sub->ReapRemoved();
+  for (int i = 0; i < 1000 && !idle; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    idle = sub->ReapRemoved();
+  }
+  tc->Log("subsystem " + nqn + " removed (" + std::to_string(ended) + " controllers closed)");
+  DiscoveryChanged(tc, "");
+  return Status::OK();
+}
+
 TargetConfig RunningConfig(const TargetContext& tc) {
   TargetConfig c = tc.config;
   c.ports.clear();
@@ -154,7 +210,7 @@ TargetConfig RunningConfig(const TargetContext& tc) {
     c.ports.push_back(pc);
   }
   c.subsystems.clear();
-  for (const auto& s : tc.subsystems) {
+  for (const Subsystem* s : tc.Subsystems()) {
     if (!s->discovery) c.subsystems.push_back(s->Config());
   }
   return c;

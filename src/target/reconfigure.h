@@ -28,6 +28,11 @@ Status AddHost(TargetContext* tc, const std::string& subnqn, const std::string& 
 Status RemoveHost(TargetContext* tc, const std::string& subnqn, const std::string& hostnqn);
 Status SetAllowAnyHost(TargetContext* tc, const std::string& subnqn, bool allow);
 
+// A subsystem more (as configured at start), or one less: its controllers are closed and
+// its namespaces removed (after their last commands).
+Status AddSubsystem(TargetContext* tc, const SubsystemConfig& sc);
+Status RemoveSubsystem(TargetContext* tc, const std::string& nqn);
+
 // Tells persistent discovery controllers (of hostnqn; empty: of every host) that the
 // discovery log changed.
 void DiscoveryChanged(TargetContext* tc, const std::string& hostnqn);

@@ -268,48 +268,57 @@ Status BuildSubsystems(const TargetConfig& config, std::vector<std::unique_ptr<S
   out->push_back(std::move(disc));
 
   for (const SubsystemConfig& sc : config.subsystems) {
-    // Linux's nvmet serves any name, and nvmetcli files and test suites use such names:
-    // the target warns about one not in the nqn.yyyy-mm.domain: form (Target::Start) and
-    // refuses only what cannot travel in Connect.
-    if (!UsableNqn(sc.nqn)) {
-      return Status::InvalidArgument("subsystem NQN '" + Escape(sc.nqn) +
-                                     "' is empty, 256 bytes or longer, or holds control characters");
-    }
     for (const auto& s : *out) {
       if (s->nqn == sc.nqn) return Status::InvalidArgument("subsystem " + sc.nqn + " is configured twice");
     }
-    auto sub = std::make_unique<Subsystem>();
-    sub->nqn = sc.nqn;
-    sub->model = sc.model.empty() ? "nvmf" : sc.model;
-    if (sc.serial.empty()) {
-      uint8_t id[16];
-      DeriveId(sc.nqn, id);
-      char buf[21];
-      std::snprintf(buf, sizeof(buf), "%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x", id[0], id[1], id[2],
-                    id[3], id[4], id[5], id[6], id[7], id[8], id[9]);
-      sub->serial = buf;
-    } else {
-      sub->serial = sc.serial.substr(0, 20);
-    }
-    sub->allow_any_host_ = sc.allow_any_host;
-    sub->allowed_hosts_.insert(sc.allowed_hosts.begin(), sc.allowed_hosts.end());
-    uint32_t next = 1;
-    for (const NamespaceConfig& nc : sc.namespaces) {
-      if (!nc.enabled) continue;
-      uint32_t nsid = nc.nsid != 0 ? nc.nsid : next;
-      if (nsid == 0 || nsid == 0xFFFFFFFFu) {
-        return Status::InvalidArgument("namespace ID " + std::to_string(nsid) + " is reserved");
-      }
-      if (sub->ns_->count(nsid) != 0) {
-        return Status::InvalidArgument("namespace " + std::to_string(nsid) + " of " + sc.nqn +
-                                       " is configured twice");
-      }
-      Status s = sub->AddNamespace(nc, &nsid);
-      if (!s.ok()) return Status::InvalidArgument(s.message());
-      next = nsid + 1;
-    }
+    std::unique_ptr<Subsystem> sub;
+    Status s = BuildSubsystem(sc, &sub);
+    if (!s.ok()) return s;
     out->push_back(std::move(sub));
   }
+  return Status::OK();
+}
+
+Status BuildSubsystem(const SubsystemConfig& sc, std::unique_ptr<Subsystem>* out) {
+  // Linux's nvmet serves any name, and nvmetcli files and test suites use such names:
+  // the target warns about one not in the nqn.yyyy-mm.domain: form (Target::Start) and
+  // refuses only what cannot travel in Connect.
+  if (!UsableNqn(sc.nqn)) {
+    return Status::InvalidArgument("subsystem NQN '" + Escape(sc.nqn) +
+                                   "' is empty, 256 bytes or longer, or holds control characters");
+  }
+  if (sc.nqn == spec::kDiscoveryNqn) return Status::InvalidArgument("the discovery NQN names no storage subsystem");
+  auto sub = std::make_unique<Subsystem>();
+  sub->nqn = sc.nqn;
+  sub->model = sc.model.empty() ? "nvmf" : sc.model;
+  if (sc.serial.empty()) {
+    uint8_t id[16];
+    DeriveId(sc.nqn, id);
+    char buf[21];
+    std::snprintf(buf, sizeof(buf), "%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x", id[0], id[1], id[2],
+                  id[3], id[4], id[5], id[6], id[7], id[8], id[9]);
+    sub->serial = buf;
+  } else {
+    sub->serial = sc.serial.substr(0, 20);
+  }
+  sub->allow_any_host_ = sc.allow_any_host;
+  sub->allowed_hosts_.insert(sc.allowed_hosts.begin(), sc.allowed_hosts.end());
+  uint32_t next = 1;
+  for (const NamespaceConfig& nc : sc.namespaces) {
+    if (!nc.enabled) continue;
+    uint32_t nsid = nc.nsid != 0 ? nc.nsid : next;
+    if (nsid == 0 || nsid == 0xFFFFFFFFu) {
+      return Status::InvalidArgument("namespace ID " + std::to_string(nsid) + " is reserved");
+    }
+    if (sub->ns_->count(nsid) != 0) {
+      return Status::InvalidArgument("namespace " + std::to_string(nsid) + " of " + sc.nqn +
+                                     " is configured twice");
+    }
+    Status s = sub->AddNamespace(nc, &nsid);
+    if (!s.ok()) return Status::InvalidArgument(s.message());
+    next = nsid + 1;
+  }
+  *out = std::move(sub);
   return Status::OK();
 }
 

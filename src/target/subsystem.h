@@ -61,6 +61,9 @@ struct Namespace {
 
 using NamespaceMap = std::map<uint32_t, std::shared_ptr<Namespace>>;
 
+class Subsystem;
+Status BuildSubsystem(const SubsystemConfig& sc, std::unique_ptr<Subsystem>* out);
+
 class Subsystem {
  public:
   std::string nqn;
@@ -91,7 +94,7 @@ class Subsystem {
   bool ReapRemoved();
 
  private:
-  friend Status BuildSubsystems(const TargetConfig&, std::vector<std::unique_ptr<Subsystem>>*);
+  friend Status BuildSubsystem(const SubsystemConfig&, std::unique_ptr<Subsystem>*);
 
   mutable std::mutex mu_;
   std::shared_ptr<const NamespaceMap> ns_ = std::make_shared<const NamespaceMap>();
@@ -106,6 +109,8 @@ class Subsystem {
 bool LooksLikeNqn(const std::string& nqn);
 Status BuildSubsystems(const TargetConfig& config,
                        std::vector<std::unique_ptr<Subsystem>>* out);
+// One subsystem (not the discovery one).
+Status BuildSubsystem(const SubsystemConfig& sc, std::unique_ptr<Subsystem>* out);
 
 // Text for logs, e.g. "nqn...:  ns1 mem:64MiB".
 std::string DescribeSubsystem(const Subsystem& s);

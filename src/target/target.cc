@@ -200,6 +200,14 @@ class TargetImpl final : public Target {
     return const_cast<ControllerRegistry&>(tc_.controllers).size();
   }
 
+  Status AddSubsystem(const SubsystemConfig& subsystem) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    return target::AddSubsystem(&tc_, subsystem);
+  }
+  Status RemoveSubsystem(const std::string& subnqn) override {
+    std::lock_guard<std::mutex> lock(change_mu_);
+    return target::RemoveSubsystem(&tc_, subnqn);
+  }
   Status AddNamespace(const std::string& subnqn, const NamespaceConfig& ns, uint32_t* nsid) override {
     std::lock_guard<std::mutex> lock(change_mu_);
     return target::AddNamespace(&tc_, subnqn, ns, nsid);
