@@ -111,6 +111,15 @@ check "nvmf-targetctl refuses a bad request with the target's message" \
   bash -c "'$targetctl' -s '$work/ctl.sock' ns-remove $nqn 9 2>&1 | grep -q 'namespace 9 of $nqn does not exist'; [ \${PIPESTATUS[0]} -eq 1 ]"
 check "nvmf-targetctl save writes what nvmf-target --config loads" \
   bash -c "'$targetctl' -s '$work/ctl.sock' save '$work/saved.json' && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d[\"ports\"])==2, d' '$work/saved.json'"
+"$targetctl" -s "$work/ctl.sock" ns-add "$nqn" null:2G --nsid 5 >/dev/null
+"$targetctl" -s "$work/ctl.sock" save "$work/saved.json" >/dev/null
 kill -TERM $pid; wait $pid; pid=
+from_saved() {  # the saved file starts a target that serves what the first one served last
+  "$tgt" --config "$work/saved.json" >"$work/t4.out" 2>>"$work/target.log" & pid=$!
+  for _ in $(seq 100); do grep -q ready "$work/t4.out" && break; sleep 0.05; done
+  "$ctl" list -a 127.0.0.1 -s "$p2" -n "$nqn" | tee /dev/stderr | grep -qE '^5 +2 GiB'
+}
+check "nvmf-target --config serves what nvmf-targetctl save wrote (namespace added at run time)" from_saved
+[[ -n $pid ]] && { kill -TERM $pid; wait $pid; pid=; }
 ((fails == 0)) && echo "tools e2e: all passed" || { echo "tools e2e: $fails failed"; sed 's/^/  target| /' "$work/target.log" | tail -20; }
 exit $((fails > 0))
