@@ -88,7 +88,14 @@ struct IoSession {
                nvmf::host::CommandCallback cb) {
     return mp ? mp->Write(qid, nsid, slba, nlb, mem, len, cb) : rc->Write(qid, nsid, slba, nlb, mem, len, cb);
   }
-  nvmf::host::Controller& first() { return mp ? mp->path(0).controller() : rc->controller(); }
+  // A connected association (the first live path), for what the controller reports.
+  nvmf::host::Controller& first() {
+    if (!mp) return rc->controller();
+    for (size_t i = 0; i < mp->path_count(); i++) {
+      if (mp->path_live(i)) return mp->path(i).controller();
+    }
+    return mp->path(0).controller();
+  }
   uint32_t io_queue_count() const { return mp ? mp->io_queue_count() : rc->io_queue_count(); }
   uint64_t reconnects() const;
   uint64_t resubmitted() const;
