@@ -4,7 +4,8 @@
 # PRIVATE_NQN=nqn (a subsystem this host may not use: connect must be refused),
 # KATO_IDLE=seconds (an idle connection stays up across keep-alive periods), RESTART=1 (the
 # host reconnects across a restart of nvmf-target, which the host script performs when
-# it reads "REQUEST-RESTART" on the console, and the data written before reads back),
+# it reads "REQUEST-RESTART" on the console, a fio verify job running across it finishes
+# without an error, and the data written before reads back),
 # RECONFIGURE=1 (while fio verifies namespace 1, namespace 2 is added and then removed
 # over the target's control socket: the kernel sees the block device appear and go without
 # reconnecting, and namespace 1's I/O sees no error), MULTIPATH=1 (native multipath over
@@ -218,6 +219,12 @@ if [[ -n ${RESTART:-} ]]; then
       --size=8M --offset=16M --verify=crc32c --do_verify=0 --randseed=7 --output-format=terse >/run/job/fio.out 2>&1 || {
       cat /run/job/fio.out; return 1; }; }
     check "write 8 MiB before the restart" persist
+    # A verify job runs across the restart: the kernel holds its I/O while it reconnects.
+    fio --name=across --filename="$DEV" --direct=1 --ioengine=libaio --rw=randwrite --bs=4k --iodepth=8 \
+      --size=8M --offset=0 --time_based --runtime=15 --verify=crc32c --do_verify=1 --verify_fatal=1 \
+      --output-format=terse >/run/job/across.out 2>&1 &
+    across=$!
+    sleep 2
     echo "REQUEST-RESTART"
     back() {
       for _ in $(seq 600); do
@@ -227,6 +234,8 @@ if [[ -n ${RESTART:-} ]]; then
       return 1
     }
     check "the host reconnected" back
+    across_ok() { wait "$across" || { cat /run/job/across.out; return 1; }; }
+    check "a fio verify job running across the restart finished without an error" across_ok
     readback() { fio --name=persist --filename="$DEV" --direct=1 --ioengine=libaio --rw=write --bs=64k \
       --size=8M --offset=16M --verify=crc32c --verify_only --randseed=7 --verify_fatal=1 \
       --output-format=terse >/run/job/fio.out 2>&1 || { cat /run/job/fio.out; return 1; }; }
