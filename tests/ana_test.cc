@@ -239,3 +239,38 @@ TEST_F(Ana, HostReportsEventsWithTheirLogs) {
 
 }  // namespace
 }  // namespace nvmf::test
+
+namespace nvmf::test {
+namespace {
+
+// A persistent discovery controller (one that stays connected) hears of a change of the
+// discovery log: a host let in, a listener added.
+TEST_F(Ana, DiscoveryControllersHearOfDiscoveryLogChanges) {
+  host::SyncController d;
+  host::ConnectOptions o = Opts(tgt->ports()[0]);
+  o.subnqn = spec::kDiscoveryNqn;
+  o.async_events = true;
+  o.kato_ms = 30000;
+  ASSERT_TRUE(d.Connect(o).ok());
+  EXPECT_NE(d.identify().oaes & (1u << 31), 0u);
+  std::vector<host::AsyncEvent> events;
+  d.async().SetEventCallback([&](const host::AsyncEvent& e) { events.push_back(e); });
+  d.loop().RunUntil([] { return false; }, 100ms);
+
+  uint16_t bound = 0;
+  ASSERT_TRUE(tgt->AddListener(target::PortConfig{3, "127.0.0.1", 0, {}}, &bound).ok());
+  ASSERT_TRUE(d.loop().RunUntil([&] { return events.size() == 1; }, 5000ms));
+  EXPECT_EQ(events[0].lid, spec::kLogDiscovery);
+  EXPECT_EQ(events[0].info, 0xF0);
+  host::DiscoveryLog log;
+  ASSERT_TRUE(host::DecodeDiscoveryLog(events[0].log.data(), events[0].log.size(), &log).ok());
+  bool listed = false;
+  for (const auto& e : log.entries) listed |= std::string(e.trsvcid) == std::to_string(bound);
+  EXPECT_TRUE(listed) << "the log read with the event does not list the new port";
+
+  ASSERT_TRUE(tgt->RemoveListener(3).ok());
+  ASSERT_TRUE(d.loop().RunUntil([&] { return events.size() == 2; }, 5000ms));
+}
+
+}  // namespace
+}  // namespace nvmf::test
