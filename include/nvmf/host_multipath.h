@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "nvmf/record_pool.h"
 #include "nvmf/host_resilient.h"
 
 namespace nvmf::host {
@@ -85,15 +86,13 @@ class MultipathController {
   void Wait(Cmd* c);
   void RetryWaiting();
   void ReadAna(size_t i);
-  Cmd* Take();
-  void Give(Cmd* c);
+  void FailWaiting(const Status& s);
   void Event(const std::string& what);
 
   EventLoop* loop_;
   ReconnectOptions ropts_;
   std::vector<std::unique_ptr<Path>> paths_;
-  std::vector<std::unique_ptr<Cmd[]>> chunks_;
-  Cmd* free_ = nullptr;
+  internal::RecordPool<Cmd, MultipathController> pool_{this};
   Cmd* waiting_head_ = nullptr;
   Cmd* waiting_tail_ = nullptr;
   EventLoop::TimerId retry_timer_;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "nvmf/host.h"
+#include "nvmf/record_pool.h"
 
 namespace nvmf::host {
 
@@ -82,8 +83,6 @@ class ResilientController {
     bool to_controller = false;
     CommandCallback cb;
   };
-  Pending* Take();
-  void Give(Pending* p);
   Status Start(Pending* p);
   void OnDone(Pending* p, const Status& s, const spec::Cqe& cqe);
   void Park(Pending* p);
@@ -99,8 +98,7 @@ class ResilientController {
   Controller ctrl_;
   State state_ = State::kIdle;
   uint32_t io_queues_ = 0;
-  std::vector<std::unique_ptr<Pending[]>> chunks_;
-  Pending* free_ = nullptr;
+  internal::RecordPool<Pending, ResilientController> pool_{this};
   Pending* parked_head_ = nullptr;  // waiting for the next association, oldest first
   Pending* parked_tail_ = nullptr;
   bool fast_failed_ = false;  // fast_io_fail_tmo passed in this loss

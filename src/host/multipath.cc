@@ -40,13 +40,7 @@ MultipathController::~MultipathController() {
   closing_ = true;
   loop_->CancelTimer(retry_timer_);
   for (auto& p : paths_) p->rc->Close();  // their commands come back as Aborted: finished
-  Cmd* c = waiting_head_;
-  waiting_head_ = waiting_tail_ = nullptr;
-  while (c != nullptr) {
-    Cmd* next = c->next;
-    Finish(c, Status::Aborted("association closed"), spec::Cqe{});
-    c = next;
-  }
+  FailWaiting(Status::Aborted("association closed"));
 }
 
 bool MultipathController::path_live(size_t i) const {
@@ -118,30 +112,6 @@ void MultipathController::ReadAna(size_t i) {
 
 // ---------------------------------------------------------------- commands
 
-MultipathController::Cmd* MultipathController::Take() {
-  if (free_ == nullptr) {
-    const size_t n = chunks_.empty() ? 64 : 256;
-    auto chunk = std::make_unique<Cmd[]>(n);
-    for (size_t i = 0; i < n; i++) {
-      chunk[i].owner = this;
-      chunk[i].next = free_;
-      free_ = &chunk[i];
-    }
-    chunks_.push_back(std::move(chunk));
-  }
-  Cmd* c = free_;
-  free_ = c->next;
-  c->next = nullptr;
-  return c;
-}
-
-void MultipathController::Give(Cmd* c) {
-  c->cb = nullptr;
-  c->mem = MemDesc();
-  c->next = free_;
-  free_ = c;
-}
-
 Status MultipathController::Read(uint16_t qid, uint32_t nsid, uint64_t slba, uint32_t nlb, const MemDesc& mem,
                                  size_t len, CommandCallback cb) {
   if (nlb == 0 || nlb > 65536) return Status::InvalidArgument("block count must be 1 to 65536");
@@ -157,7 +127,7 @@ Status MultipathController::Write(uint16_t qid, uint32_t nsid, uint64_t slba, ui
 Status MultipathController::Submit(uint32_t nsid, uint16_t qid, const spec::Sqe& sqe, const MemDesc& mem,
                                    size_t len, bool to_controller, CommandCallback cb) {
   if (closing_) return Status::Aborted("association closed");
-  Cmd* c = Take();
+  Cmd* c = pool_.Take();
   c->qid = qid;
   c->nsid = nsid;
   c->sqe = sqe;
@@ -220,7 +190,7 @@ void MultipathController::OnDone(Cmd* c, const Status& s, const spec::Cqe& cqe) 
 
 void MultipathController::Finish(Cmd* c, const Status& s, const spec::Cqe& cqe) {
   CommandCallback cb = c->cb;
-  Give(c);
+  pool_.Give(c);
   cb(s, cqe);
 }
 
@@ -256,17 +226,21 @@ void MultipathController::RetryWaiting() {
   }
 }
 
-void MultipathController::Disconnect(DoneCallback cb) {
-  closing_ = true;
-  loop_->CancelTimer(retry_timer_);
-  retry_timer_ = {};
+void MultipathController::FailWaiting(const Status& s) {
   Cmd* c = waiting_head_;
   waiting_head_ = waiting_tail_ = nullptr;
   while (c != nullptr) {
     Cmd* next = c->next;
-    Finish(c, Status::Aborted("association closed"), spec::Cqe{});
+    Finish(c, s, spec::Cqe{});
     c = next;
   }
+}
+
+void MultipathController::Disconnect(DoneCallback cb) {
+  closing_ = true;
+  loop_->CancelTimer(retry_timer_);
+  retry_timer_ = {};
+  FailWaiting(Status::Aborted("association closed"));
   auto left = std::make_shared<size_t>(paths_.size());
   for (auto& p : paths_) {
     p->rc->Disconnect([left, cb](const Status&) {

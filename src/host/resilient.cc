@@ -31,30 +31,6 @@ ResilientController::~ResilientController() {
 
 // ---------------------------------------------------------------- records
 
-ResilientController::Pending* ResilientController::Take() {
-  if (free_ == nullptr) {
-    const size_t n = chunks_.empty() ? 64 : 256;
-    auto chunk = std::make_unique<Pending[]>(n);
-    for (size_t i = 0; i < n; i++) {
-      chunk[i].owner = this;
-      chunk[i].next = free_;
-      free_ = &chunk[i];
-    }
-    chunks_.push_back(std::move(chunk));
-  }
-  Pending* p = free_;
-  free_ = p->next;
-  p->next = nullptr;
-  return p;
-}
-
-void ResilientController::Give(Pending* p) {
-  p->cb = nullptr;
-  p->mem = MemDesc();
-  p->next = free_;
-  free_ = p;
-}
-
 void ResilientController::Park(Pending* p) {
   p->next = nullptr;
   if (parked_tail_ != nullptr) {
@@ -71,7 +47,7 @@ void ResilientController::FailParked(const Status& s) {
   while (p != nullptr) {
     Pending* next = p->next;
     CommandCallback cb = p->cb;
-    Give(p);
+    pool_.Give(p);
     cb(s, spec::Cqe{});
     p = next;
   }
@@ -93,7 +69,7 @@ Status ResilientController::Submit(uint16_t qid, const spec::Sqe& sqe, const Mem
       break;
   }
   if (qid > io_queues_) return Status::InvalidArgument("no queue " + std::to_string(qid));
-  Pending* p = Take();
+  Pending* p = pool_.Take();
   p->qid = qid;
   p->sqe = sqe;
   p->mem = mem;
@@ -110,7 +86,7 @@ Status ResilientController::Submit(uint16_t qid, const spec::Sqe& sqe, const Mem
       Park(p);
       return Status::OK();
     }
-    Give(p);
+    pool_.Give(p);
   }
   return s;
 }
@@ -132,7 +108,7 @@ void ResilientController::OnDone(Pending* p, const Status& s, const spec::Cqe& c
     return;
   }
   CommandCallback cb = p->cb;
-  Give(p);
+  pool_.Give(p);
   cb(s, cqe);
 }
 
@@ -249,7 +225,7 @@ void ResilientController::OnReconnected() {
       Park(p);
     } else {  // this association cannot carry it (a smaller transfer limit): its error
       CommandCallback cb = p->cb;
-      Give(p);
+      pool_.Give(p);
       cb(s, spec::Cqe{});
     }
     p = next;
