@@ -117,8 +117,9 @@ void QueueHandler::Identify(Request* r) {
       if (sqe.nsid == 0 || (sqe.nsid > kMaxNsid && sqe.nsid != 0xFFFFFFFFu)) {
         return Complete(r, Generic(spec::kScInvalidNamespace));
       }
-      const auto it = Namespaces().find(sqe.nsid);
-      if (it == Namespaces().end()) break;  // an inactive namespace: all zeroes
+      const NamespaceMap& all = Namespaces();  // once: a second call may take a newer map
+      const auto it = all.find(sqe.nsid);
+      if (it == all.end()) break;  // an inactive namespace: all zeroes
       const Namespace* ns = it->second.get();
       auto* id = reinterpret_cast<spec::IdentifyNamespace*>(buf);
       id->nsze = id->ncap = id->nuse = ns->blocks;
@@ -141,8 +142,9 @@ void QueueHandler::Identify(Request* r) {
       break;
     }
     case spec::kCnsNamespaceDescriptors: {
-      const auto it = Namespaces().find(sqe.nsid);
-      if (it == Namespaces().end()) return Complete(r, Generic(spec::kScInvalidNamespace));
+      const NamespaceMap& all = Namespaces();
+      const auto it = all.find(sqe.nsid);
+      if (it == all.end()) return Complete(r, Generic(spec::kScInvalidNamespace));
       const Namespace* ns = it->second.get();
       uint8_t* p = buf;
       auto add = [&p](uint8_t type, const void* v, uint8_t len) {

@@ -185,7 +185,10 @@ Status RemoveSubsystem(TargetContext* tc, const std::string& nqn) {
   size_t ended = 0;
   OnAdminQueues(tc, sub, "", [](QueueHandler* q) { q->Close("subsystem removed"); });
   for (const auto& c : tc->controllers.All(sub)) ended += c != nullptr;
-  for (const auto& [nsid, ns] : *sub->Namespaces()) sub->RemoveNamespace(nsid);
+  // The snapshot is held while it is walked: each removal publishes a new one, and a
+  // range-for over *Namespaces() would keep only the map's reference, not the map.
+  const std::shared_ptr<const NamespaceMap> all = sub->Namespaces();
+  for (const auto& [nsid, ns] : *all) sub->RemoveNamespace(nsid);
   bool idle = sub->ReapRemoved();
   for (int i = 0; i < 1000 && !idle; i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

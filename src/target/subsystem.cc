@@ -324,7 +324,8 @@ Status BuildSubsystem(const SubsystemConfig& sc, std::unique_ptr<Subsystem>* out
 
 std::string DescribeSubsystem(const Subsystem& s) {
   std::string d = s.nqn;
-  for (const auto& [nsid, ns] : *s.Namespaces()) {
+  const std::shared_ptr<const NamespaceMap> all = s.Namespaces();  // held while walked
+  for (const auto& [nsid, ns] : *all) {
     d += "  ns" + std::to_string(nsid) + " " + ns->backend->Describe();
   }
   const SubsystemConfig c = s.Config();
