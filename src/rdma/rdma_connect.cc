@@ -146,7 +146,7 @@ class Connector {
 
   void SendRequest() {
     const uint32_t entries = params_.qsize;
-    Status s = res_->Create(entries, sizeof(spec::Cqe), HostSends(entries));
+    Status s = res_->Create(entries, sizeof(spec::Cqe), HostSends(entries), /*own_pd=*/true);
     if (!s.ok()) return Finish(s);
     CmRequest req{};
     req.recfmt = 0;

@@ -68,7 +68,8 @@ QueueResources::~QueueResources() {
   recv_buf.Release();
 }
 
-Status QueueResources::Create(uint32_t recvs, uint32_t recv_bytes, uint32_t sends) {
+Status QueueResources::Create(uint32_t recvs, uint32_t recv_bytes, uint32_t sends,
+                              bool own) {
   rdma_cm_id* cm_id = id;
   if (cm_id == nullptr || cm_id->verbs == nullptr) {
     return Status::IoError("RDMA CM identifier has no device");
@@ -76,6 +77,13 @@ Status QueueResources::Create(uint32_t recvs, uint32_t recv_bytes, uint32_t send
   Status s;
   dev = GetDevice(cm_id->verbs, &s);
   if (dev == nullptr) return s;
+  pd = dev->pd;
+  if (own) {
+    ibv_pd* p = ibv_alloc_pd(cm_id->verbs);
+    if (p == nullptr) return Status::ResourceExhausted(ErrnoText("ibv_alloc_pd", errno));
+    own_pd = std::make_shared<OwnedPd>(p);
+    pd = p;
+  }
   const auto max_wr = static_cast<uint32_t>(std::max(dev->attr.max_qp_wr, 2));
   recv_count = std::min(recvs, max_wr);
   send_depth = std::min(sends, max_wr);
@@ -104,14 +112,14 @@ Status QueueResources::Create(uint32_t recvs, uint32_t recv_bytes, uint32_t send
   // Capsules without data fit inline (a 64-byte SQE, a 16-byte CQE): they skip the DMA
   // read of the send buffer. A device that takes no inline data gets a QP without.
   qa.cap.max_inline_data = kInlineWanted;
-  if (rdma_create_qp(cm_id, dev->pd, &qa) != 0) {
+  if (rdma_create_qp(cm_id, pd, &qa) != 0) {
     qa.cap.max_inline_data = 0;
-    if (rdma_create_qp(cm_id, dev->pd, &qa) != 0) {
+    if (rdma_create_qp(cm_id, pd, &qa) != 0) {
       return Status::ResourceExhausted(ErrnoText("rdma_create_qp", errno));
     }
   }
   max_inline = qa.cap.max_inline_data;
-  s = recv_buf.Ensure(dev->pd, static_cast<size_t>(recv_count) * recv_size, IBV_ACCESS_LOCAL_WRITE,
+  s = recv_buf.Ensure(pd, static_cast<size_t>(recv_count) * recv_size, IBV_ACCESS_LOCAL_WRITE,
                       false);
   if (!s.ok()) return s;
   std::vector<ibv_recv_wr> wrs(recv_count);
@@ -169,6 +177,8 @@ RdmaQpair::RdmaQpair(EventLoop* loop, Role role, const QpairParams& params, Rdma
                      ErrorCallback on_error, ReceiveCallback on_receive)
     : Qpair(TransportType::kRdma, role, params.admin),
       loop_(loop),
+      own_pd_(conn->res->own_pd),
+      pd_(conn->res->pd),
       res_(std::move(conn->res)),
       qp_(res_->id->qp),
       staging_(res_->dev->staging.get()),
@@ -186,7 +196,7 @@ Status RdmaQpair::Start() {
   capsules_ = std::vector<RdmaCapsule>(per_pool * 2);
   send_slot_ = controller() ? sizeof(spec::Cqe) : sizeof(spec::Sqe) + max_icd_;
   send_slot_ = (send_slot_ + 63) & ~63u;
-  Status s = send_region_.Ensure(res_->dev->pd, per_pool * send_slot_, IBV_ACCESS_LOCAL_WRITE, false);
+  Status s = send_region_.Ensure(pd_, per_pool * send_slot_, IBV_ACCESS_LOCAL_WRITE, false);
   if (!s.ok()) return s;
   for (size_t i = 0; i < capsules_.size(); i++) {
     RdmaCapsule& c = capsules_[i];
@@ -521,7 +531,9 @@ void RdmaQpair::OnCompletion(const ibv_wc& wc) {
   }
   UnrefCapsule(c);
   if (draining_) {
-    if (sends_outstanding_ == 0 || !st.ok()) FinishDrain();
+    // What waited beyond the send depth still goes out before the QP does.
+    if (st.ok() && send_head_ != nullptr) PostQueued();
+    if ((sends_outstanding_ == 0 && send_head_ == nullptr) || !st.ok()) FinishDrain();
     return;
   }
   if (!st.ok() && wc.status != IBV_WC_WR_FLUSH_ERR) Fail(st);
@@ -679,7 +691,7 @@ Status RdmaQpair::Transmit(Capsule* cap) {
       c->data().CopyOut(0, c->send_buf + sizeof(spec::Sqe), len);
       bytes += len;
     } else if (len > 0) {
-      Status s = c->staging.Ensure(res_->dev->pd, len,
+      Status s = c->staging.Ensure(pd_, len,
                                    IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
                                        IBV_ACCESS_REMOTE_WRITE);
       if (!s.ok()) return s;

@@ -10,7 +10,11 @@
 //    buffers (16 bytes each).
 //  - Host memory is described by a keyed SGL over a per-command staging buffer that was
 //    registered once and is reused: the host copies write data into it before the SEND and
-//    read data out of it when the response arrives. The controller moves data with RDMA
+//    read data out of it when the response arrives. The staging buffers are registered in
+//    the queue's own protection domain, so their rkeys work on that queue's QP only; the
+//    target of a command may still write its buffer after the response, but the read data
+//    was copied out at the response, so a late write never reaches the caller's memory.
+//    The controller moves data with RDMA
 //    READ (writes) and RDMA WRITE (reads) through a registered buffer it takes from the
 //    device's StagingPool for the transfer and gives back when the transfer ends, then
 //    sends the response; the send queue's order puts the data before the response.
@@ -48,12 +52,31 @@ inline constexpr uint64_t kRecvTag = 1ull << 63;
 
 // The verbs and CM objects of one queue, made by the set-up (host connect or listener
 // accept) with every receive already posted, and owned by the queue pair afterwards.
+// A protection domain of one queue's own. The host registers its staging buffers with
+// remote access in it, so that their rkeys are valid on that queue's QP only: no other
+// peer of this process, on another queue of the same device, can name them.
+class OwnedPd {
+ public:
+  explicit OwnedPd(ibv_pd* pd) : pd_(pd) {}
+  OwnedPd(const OwnedPd&) = delete;
+  OwnedPd& operator=(const OwnedPd&) = delete;
+  ~OwnedPd() {
+    if (pd_ != nullptr) ibv_dealloc_pd(pd_);
+  }
+  ibv_pd* get() const { return pd_; }
+
+ private:
+  ibv_pd* pd_;
+};
+
 struct QueueResources {
   rdma_event_channel* channel = nullptr;  // this identifier's CM events only
   rdma_cm_id* id = nullptr;
   ibv_comp_channel* comp = nullptr;
   ibv_cq* cq = nullptr;
   Device* dev = nullptr;
+  ibv_pd* pd = nullptr;                // the QP's: dev->pd, or own_pd's
+  std::shared_ptr<OwnedPd> own_pd;     // host: the queue's own (outlives every registration)
   uint32_t recv_count = 0;   // receive buffers, all posted
   uint32_t recv_size = 0;    // bytes each
   uint32_t send_depth = 0;   // send queue work requests
@@ -67,7 +90,8 @@ struct QueueResources {
   ~QueueResources();
   // Makes the CQ, its channel and the QP on id (set, its device known), registers the
   // receive buffers and posts them all. Fails when the device cannot take the sizes.
-  Status Create(uint32_t recvs, uint32_t recv_bytes, uint32_t sends);
+  // own_pd: the QP and its buffers get a protection domain of their own (the host's).
+  Status Create(uint32_t recvs, uint32_t recv_bytes, uint32_t sends, bool own_pd = false);
 };
 
 class RdmaConnection : public TransportConnection {
@@ -208,6 +232,9 @@ class RdmaQpair : public Qpair, private EventLoop::Flushable, private EventLoop:
   void Teardown();
 
   EventLoop* loop_;
+  // Declared first so that it goes last: the capsules' registrations are made in it.
+  std::shared_ptr<OwnedPd> own_pd_;
+  ibv_pd* pd_;
   std::unique_ptr<QueueResources> res_;
   ibv_qp* qp_ = nullptr;
   StagingPool* staging_;  // the device's; outlives the queue pair
