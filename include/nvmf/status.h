@@ -25,6 +25,7 @@ class Status {
     kNvmeError,        // the controller completed the command with an NVMe error status
     kNotFound,         // what a request names does not exist (a namespace, a subsystem)
     kAlreadyExists,    // what a request would create exists already
+    kAuthFailed,       // in-band authentication failed (a wrong or missing secret)
   };
 
   Status() = default;
@@ -43,6 +44,7 @@ class Status {
   static Status NvmeError(std::string_view m) { return Status(Code::kNvmeError, m); }
   static Status NotFound(std::string_view m) { return Status(Code::kNotFound, m); }
   static Status AlreadyExists(std::string_view m) { return Status(Code::kAlreadyExists, m); }
+  static Status AuthFailed(std::string_view m) { return Status(Code::kAuthFailed, m); }
   // The same code, with "prefix: " put before the message.
   Status Annotate(std::string_view prefix) const {
     return ok() ? *this : Status(code_, std::string(prefix) + ": " + message_);

@@ -63,9 +63,9 @@ const char* FabricsSpecificName(uint8_t fctype, uint8_t sc) {
       case 0x82: return "Connect Invalid Parameters";
       case 0x83: return "Connect Restart Discovery";
       case 0x84: return "Connect Invalid Host";
-      case 0x90: return "Invalid Queue Type";
-      case 0x91: return "Discover Restart";
-      case 0x92: return "Authentication Required";
+      case 0x85: return "Invalid Queue Type";
+      case 0x90: return "Discover Restart";
+      case 0x91: return "Authentication Required";
       default: break;
     }
   }
@@ -266,6 +266,7 @@ Status WithContext(const Status& s, const std::string& prefix) {
     case Status::Code::kNvmeError: return Status::NvmeError(m);
     case Status::Code::kNotFound: return Status::NotFound(m);
     case Status::Code::kAlreadyExists: return Status::AlreadyExists(m);
+    case Status::Code::kAuthFailed: return Status::AuthFailed(m);
   }
   return Status::IoError(m);
 }

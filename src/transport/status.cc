@@ -17,6 +17,7 @@ const char* CodeName(Status::Code c) {
     case Status::Code::kNvmeError: return "NVMe error";
     case Status::Code::kNotFound: return "not found";
     case Status::Code::kAlreadyExists: return "already exists";
+    case Status::Code::kAuthFailed: return "authentication failed";
   }
   return "unknown";
 }
