@@ -271,7 +271,40 @@ struct Options {
   uint32_t connect_timeout_ms = 0;
   std::string control_socket;
   std::string control_mode = "0600";
+  // DH-HMAC-CHAP (docs/security.md): NQN=SECRET pairs.
+  std::vector<std::string> dhchap_keys;
+  std::vector<std::string> dhchap_ctrl_keys;
+  std::string dhchap_hash = "hmac(sha256)";
+  std::string dhchap_dhgroup = "null";
 };
+
+// --dhchap-key / --dhchap-ctrl-key values (NQN=SECRET) into the hosts' credentials.
+bool AddCredentials(const Options& o, TargetConfig* tc, std::string* error) {
+  auto split = [error](const std::string& flag, const std::string& v, std::string* nqn,
+                       std::string* secret) {
+    const size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+      *error = flag + " takes HOSTNQN=SECRET (SECRET: DHHC-1:..: or @FILE)";
+      return false;
+    }
+    *nqn = v.substr(0, eq);
+    *secret = v.substr(eq + 1);
+    return true;
+  };
+  std::string nqn, secret;
+  for (const std::string& v : o.dhchap_keys) {
+    if (!split("--dhchap-key", v, &nqn, &secret)) return false;
+    nvmf::target::HostCredentials& c = tc->hosts[nqn];
+    c.dhchap_key = secret;
+    c.dhchap_hash = o.dhchap_hash;
+    c.dhchap_dhgroup = o.dhchap_dhgroup;
+  }
+  for (const std::string& v : o.dhchap_ctrl_keys) {
+    if (!split("--dhchap-ctrl-key", v, &nqn, &secret)) return false;
+    tc->hosts[nqn].dhchap_ctrl_key = secret;
+  }
+  return true;
+}
 
 int Run(int argc, char** argv) {
   Options o;
@@ -295,6 +328,23 @@ int Run(int argc, char** argv) {
                             "64M, 1G")
                  ->type_name("SPEC")
                  ->default_str(kDefaultNs);
+  app.add_option("--dhchap-key", o.dhchap_keys,
+                 "Require DH-HMAC-CHAP of this host (repeatable): HOSTNQN=SECRET, the secret as "
+                 "DHHC-1:..: (nvme gen-dhchap-key, nvmfctl gen-dhchap-key) or @FILE (a file only "
+                 "its owner may read; keeps it out of ps)")
+      ->type_name("NQN=SECRET");
+  app.add_option("--dhchap-ctrl-key", o.dhchap_ctrl_keys,
+                 "The controller's secret for this host (repeatable), proved when the host asks "
+                 "(bidirectional authentication): HOSTNQN=SECRET or HOSTNQN=@FILE")
+      ->type_name("NQN=SECRET");
+  app.add_option("--dhchap-hash", o.dhchap_hash,
+                 "Hash to challenge with, when the host offers it: hmac(sha256), hmac(sha384), "
+                 "hmac(sha512)")
+      ->type_name("HASH");
+  app.add_option("--dhchap-dhgroup", o.dhchap_dhgroup,
+                 "Diffie-Hellman group required of hosts: null, ffdhe2048, ffdhe3072, ffdhe4096, "
+                 "ffdhe6144, ffdhe8192")
+      ->type_name("GROUP");
   auto* hosts = app.add_option("--allow-host", o.allowed_hosts,
                                "Allow this host NQN (repeatable); when given, only these hosts "
                                "may connect")
@@ -429,6 +479,11 @@ int Run(int argc, char** argv) {
       sub.allowed_hosts = o.allowed_hosts;
     }
     tc.subsystems.push_back(sub);
+  }
+
+  {
+    std::string error;
+    if (!AddCredentials(o, &tc, &error)) return Fail(error);
   }
 
   // Every thread the target starts inherits this mask, so that the signals reach only

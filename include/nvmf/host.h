@@ -63,6 +63,10 @@
 #include "nvmf/status.h"
 #include "nvmf/transport.h"
 
+namespace nvmf::auth {
+struct HostAuthConfig;
+}
+
 namespace nvmf::host {
 
 inline constexpr uint16_t kAdminQueueSize = 32;
@@ -90,6 +94,14 @@ struct ConnectOptions {
   // (namespace attribute, ANA change, discovery log change), keep an Asynchronous Event
   // Request posted, read the log page each event names, and report it (SetEventCallback).
   bool async_events = true;
+  // DH-HMAC-CHAP (docs/security.md), as nvme-cli's --dhchap-secret and
+  // --dhchap-ctrl-secret: DHHC-1 secrets, or "@PATH" of a file only its owner may read.
+  // With a host secret, the host authenticates every queue whose Connect response asks
+  // for it; without one, such a controller is refused with a clear error. With a
+  // controller secret as well, the controller must prove itself on every queue, and a
+  // controller that does not authenticate is refused.
+  std::string dhchap_secret;
+  std::string dhchap_ctrl_secret;
 };
 
 // An asynchronous event, with the log page it named (read, which re-arms the event).
@@ -193,6 +205,9 @@ class Controller {
   Status KeepAlive(CommandCallback cb);
   // The discovery log page: the header, then every entry, again while GENCTR changes.
   void GetDiscoveryLog(DiscoveryCallback cb);
+  // Runs DH-HMAC-CHAP again on every queue (connected, with a host secret); cb gets the
+  // first failure, which also fails the association.
+  void Reauthenticate(DoneCallback cb);
 
  private:
   friend class internal::HostQueue;
@@ -227,6 +242,10 @@ class Controller {
   void PostEventRequest();
   void OnEvent(const spec::Cqe& cqe);
   void DeliverEvent(const Status& read);
+
+  // DH-HMAC-CHAP on one queue (auth.cc).
+  void Authenticate(uint16_t qid, DoneCallback done);
+  void AfterQueueConnected(uint16_t qid);
 
   void StartScan();
   void StartKeepAlive();
@@ -265,6 +284,9 @@ class Controller {
   EventLoop::TimerId kato_timer_;
   bool keepalive_in_flight_ = false;
   Clock::time_point keepalive_sent_{};
+
+  std::unique_ptr<auth::HostAuthConfig> auth_;  // parsed from opts_ by Connect; null: none
+  uint16_t auth_tid_ = 0;
 
   DoneCallback disconnect_cb_;
   EventLoop::TimerId disconnect_timer_;  // the whole clean close's deadline

@@ -100,4 +100,9 @@ uint32_t NamespaceBlockSize(const spec::IdentifyNamespace& ns);
 // The index of the namespace's current LBA format (FLBAS bits 3:0 and 6:5).
 unsigned NamespaceFormatIndex(const spec::IdentifyNamespace& ns);
 
+// A DH-HMAC-CHAP secret in the DHHC-1 representation, as nvme-cli's gen-dhchap-key makes
+// it: hmac 0 (none) or 1-3 (SHA-256/384/512, which fixes the key length), key_len 32, 48
+// or 64; hex_key: the key itself in hex (empty: random).
+Status GenerateDhchapSecret(int hmac, size_t key_len, const std::string& hex_key, std::string* out);
+
 }  // namespace nvmf::host

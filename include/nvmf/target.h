@@ -52,9 +52,21 @@ struct PortConfig {
   std::map<uint32_t, uint8_t> ana_states;  // ANA group -> spec::AnaState; absent: optimized
 };
 
+// DH-HMAC-CHAP credentials of one host NQN (docs/security.md). Each secret is in the
+// DHHC-1 representation, or "@PATH" of a file only its owner may read that holds one.
+// A host with a dhchap_key must authenticate on every queue of every I/O subsystem
+// (never on the discovery subsystem), whether or not the subsystem allows any host.
+struct HostCredentials {
+  std::string dhchap_key;       // the host proves it knows this
+  std::string dhchap_ctrl_key;  // the controller proves it when the host asks (optional)
+  std::string dhchap_hash = "hmac(sha256)";  // preferred; else the first the host offers
+  std::string dhchap_dhgroup = "null";       // null, ffdhe2048 ... ffdhe8192
+};
+
 struct TargetConfig {
   std::vector<PortConfig> ports;
   std::vector<SubsystemConfig> subsystems;
+  std::map<std::string, HostCredentials> hosts;  // by host NQN
   int threads = 1;
   // How the event loops wait (nvmf/event_loop.h): adaptive polls while there is work and
   // sleeps when idle; poll never sleeps; wait always sleeps.

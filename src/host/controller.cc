@@ -6,9 +6,11 @@
 #include <cstring>
 #include <string>
 
+#include "auth/dhchap_host.h"
 #include "host/queue.h"
 #include "host/util_internal.h"
 #include "nvmf/host.h"
+#include "nvmf/spec/auth.h"
 
 namespace nvmf::host {
 
@@ -114,6 +116,19 @@ void Controller::Connect(const ConnectOptions& opts, DoneCallback cb) {
   } else if (opts.kato_ms > 0xFFFFFFFFll) {
     bad = Status::InvalidArgument("keep-alive timeout too large");
   }
+  std::unique_ptr<auth::HostAuthConfig> creds;
+  if (bad.ok() && (!opts.dhchap_secret.empty() || !opts.dhchap_ctrl_secret.empty())) {
+    creds = std::make_unique<auth::HostAuthConfig>();
+    if (opts.dhchap_secret.empty()) {
+      bad = Status::InvalidArgument("a controller secret (--dhchap-ctrl-secret) needs a host secret (--dhchap-secret)");
+    } else if (Status s = auth::LoadSecret(opts.dhchap_secret, &creds->host_secret); !s.ok()) {
+      bad = s.Annotate("the DH-HMAC-CHAP host secret");
+    } else if (!opts.dhchap_ctrl_secret.empty()) {
+      if (Status cs = auth::LoadSecret(opts.dhchap_ctrl_secret, &creds->ctrl_secret); !cs.ok()) {
+        bad = cs.Annotate("the DH-HMAC-CHAP controller secret");
+      }
+    }
+  }
   if (!bad.ok()) {
     // Reported from the loop, like every other outcome.
     loop_->Post([cb, bad] { cb(bad); });
@@ -125,6 +140,7 @@ void Controller::Connect(const ConnectOptions& opts, DoneCallback cb) {
   for (auto& q : queues_) retired_.push_back(std::move(q));
   queues_.clear();
   opts_ = opts;
+  auth_ = std::move(creds);
   generation_++;
   connecting_ = true;
   connected_ = false;
@@ -214,12 +230,38 @@ void Controller::OnQueueConnected(uint16_t qid, const Status& s, const spec::Cqe
                              : WithContext(s, "Fabrics Connect of queue " + std::to_string(qid)));
   }
   const auto& cc = reinterpret_cast<const spec::ConnectCqe&>(cqe);
-  if (cc.success.authreq != 0) {
+  if (qid == 0) cntlid_ = cc.success.cntlid;
+  const std::string where = "queue " + std::to_string(qid);
+  if ((cc.success.authreq & spec::kAuthreqAscr) != 0) {
     return FinishConnect(Status::NotSupported(
-        "the controller requires in-band authentication, which this host does not do"));
+        where + ": the controller requires a secure channel concatenated to authentication, "
+                "which this host does not do"));
   }
+  if ((cc.success.authreq & spec::kAuthreqAtr) != 0) {
+    if (auth_ == nullptr) {
+      return FinishConnect(Status::AuthFailed(
+          where + ": the controller requires DH-HMAC-CHAP authentication: give the host's "
+                  "secret (--dhchap-secret)"));
+    }
+    Controller* self = this;
+    const uint64_t gen = generation_;
+    return Authenticate(qid, [self, gen, qid, where](const Status& s) {
+      if (!self->Alive(gen)) return;
+      if (!s.ok()) return self->FinishConnect(s.Annotate(where));
+      self->AfterQueueConnected(qid);
+    });
+  }
+  if (auth_ != nullptr && !auth_->ctrl_secret.empty()) {
+    // We were asked to make sure of the controller, and it proves nothing.
+    return FinishConnect(Status::AuthFailed(
+        where + ": the controller does not authenticate, and a controller secret was given "
+                "(--dhchap-ctrl-secret): refusing it"));
+  }
+  AfterQueueConnected(qid);
+}
+
+void Controller::AfterQueueConnected(uint16_t qid) {
   if (qid == 0) {
-    cntlid_ = cc.success.cntlid;
     StartKeepAlive();
     ReadCap();
     return;

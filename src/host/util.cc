@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 
+#include "auth/dhchap.h"
 #include "nvmf/host_util.h"
 
 namespace nvmf::host {
@@ -351,6 +352,34 @@ uint32_t NamespaceBlockSize(const spec::IdentifyNamespace& ns) {
   uint8_t lbads = ns.lbaf[idx].lbads;
   if (lbads < 9 || lbads > 31) return 0;
   return 1u << lbads;
+}
+
+Status GenerateDhchapSecret(int hmac, size_t key_len, const std::string& hex_key, std::string* out) {
+  if (hmac < 0 || hmac > 3) return Status::InvalidArgument("--hmac must be 0 (none), 1, 2 or 3 (SHA-256/384/512)");
+  const auto transform = static_cast<auth::Hash>(hmac);
+  auth::Secret s;
+  if (hex_key.empty()) {
+    Status st = auth::GenerateSecret(transform, key_len, &s);
+    if (!st.ok()) return st;
+  } else {
+    if (hex_key.size() % 2 != 0) return Status::InvalidArgument("--secret must be hex digits");
+    std::vector<uint8_t> k;
+    for (size_t i = 0; i < hex_key.size(); i += 2) {
+      if (!std::isxdigit(static_cast<unsigned char>(hex_key[i])) ||
+          !std::isxdigit(static_cast<unsigned char>(hex_key[i + 1]))) {
+        return Status::InvalidArgument("--secret must be hex digits");
+      }
+      k.push_back(static_cast<uint8_t>(std::stoi(hex_key.substr(i, 2), nullptr, 16)));
+    }
+    const size_t want = transform == auth::Hash::kNone ? k.size() : auth::HashLength(transform);
+    if ((k.size() != 32 && k.size() != 48 && k.size() != 64) || k.size() != want) {
+      return Status::InvalidArgument("--secret must be 32, 48 or 64 bytes, as --hmac requires");
+    }
+    s.transform = transform;
+    s.key = auth::SecretBytes(std::move(k));
+  }
+  *out = auth::FormatSecret(s);
+  return Status::OK();
 }
 
 }  // namespace nvmf::host

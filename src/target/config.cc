@@ -15,7 +15,11 @@
 //                 NQNs); "namespaces"[]: "nsid" (1-1024; absent: the next free
 //                 one), "enable" (absent: 1), "device": "path" (required when enabled),
 //                 "uuid" (optional, 8-4-4-4-12 hex digits).
-//   hosts[]       "nqn" (checked, otherwise unused: a subsystem's "allowed_hosts" decide).
+//   hosts[]       "nqn" (required; a subsystem's "allowed_hosts" decide who may connect),
+//                 and DH-HMAC-CHAP credentials where Linux keeps them: "dhchap_key",
+//                 "dhchap_ctrl_key" (DHHC-1 secrets, or "@PATH" of a private file),
+//                 "dhchap_hash" (hmac(sha256|sha384|sha512)), "dhchap_dhgroup" (null,
+//                 ffdhe2048 ... ffdhe8192); checked when the target starts.
 //   ANA: ports[].ana_groups[] "grpid" (1-32) with "ana": "state" (optimized, non-optimized,
 //   inaccessible, persistent-loss, change), and namespaces[] "ana_grpid" (absent: 1).
 // Everything else (attr.version, cntlid ranges, param, referrals, nguid, treq, tsas, ...)
@@ -28,7 +32,7 @@
 //
 // Errors name the place: `subsystems[1].namespaces[0]: "nsid" must be a number, not a
 // string`, `port 2: transport fc is not supported (tcp or rdma)`. On error *out is unchanged. On
-// success only out->ports and out->subsystems are replaced; the other fields (threads,
+// success only out->ports, out->subsystems and out->hosts are replaced; the other fields (threads,
 // queue sizes, log, ...) are left as the caller set them.
 #include <arpa/inet.h>
 
@@ -389,6 +393,7 @@ Status Parse(const std::string& text, TargetConfig* out) {
   }
 
   const json* hosts;
+  std::map<std::string, HostCredentials> host_creds;
   Status s = GetArray(root, "hosts", "configuration", "hosts", &hosts);
   if (!s.ok()) return s;
   for (size_t i = 0; i < hosts->size(); i++) {
@@ -398,6 +403,15 @@ Status Parse(const std::string& text, TargetConfig* out) {
     std::string nqn;
     s = GetString(h, "nqn", where, "nqn", true, &nqn);
     if (!s.ok()) return s;
+    HostCredentials creds;
+    for (auto [key, field] : {std::pair{"dhchap_key", &creds.dhchap_key},
+                              std::pair{"dhchap_ctrl_key", &creds.dhchap_ctrl_key},
+                              std::pair{"dhchap_hash", &creds.dhchap_hash},
+                              std::pair{"dhchap_dhgroup", &creds.dhchap_dhgroup}}) {
+      s = GetString(h, key, where, key, false, field);
+      if (!s.ok()) return s;
+    }
+    if (!creds.dhchap_key.empty() || !creds.dhchap_ctrl_key.empty()) host_creds[nqn] = creds;
   }
 
   std::vector<SubsystemConfig> subsystems;
@@ -441,6 +455,7 @@ Status Parse(const std::string& text, TargetConfig* out) {
 
   out->ports = std::move(ports);
   out->subsystems = std::move(subsystems);
+  out->hosts = std::move(host_creds);
   return Status::OK();
 }
 

@@ -35,7 +35,21 @@ std::string FormatNvmetcliConfig(const TargetConfig& config) {
                           {"allowed_hosts", s.allowed_hosts},
                           {"namespaces", nss}});
   }
-  for (const std::string& h : host_nqns) hosts.push_back({{"nqn", h}});
+  for (const auto& [nqn, creds] : config.hosts) host_nqns.insert(nqn);
+  for (const std::string& h : host_nqns) {
+    json entry = {{"nqn", h}};
+    // Secrets are written as they were given: a "@PATH" stays a path.
+    if (auto it = config.hosts.find(h); it != config.hosts.end()) {
+      const HostCredentials& c = it->second;
+      if (!c.dhchap_key.empty()) entry["dhchap_key"] = c.dhchap_key;
+      if (!c.dhchap_ctrl_key.empty()) entry["dhchap_ctrl_key"] = c.dhchap_ctrl_key;
+      if (!c.dhchap_key.empty()) {
+        entry["dhchap_hash"] = c.dhchap_hash;
+        entry["dhchap_dhgroup"] = c.dhchap_dhgroup;
+      }
+    }
+    hosts.push_back(entry);
+  }
   json ports = json::array();
   for (const PortConfig& p : config.ports) {
     std::vector<std::string> subs = p.subsystems;

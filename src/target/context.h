@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "auth/dhchap_controller.h"
 #include "nvmf/target.h"
 #include "target/controller.h"
 #include "target/subsystem.h"
@@ -78,7 +80,28 @@ struct TargetContext {
   // Logs a limit being hit, at most once a second per limit.
   void LogLimit(const std::string& limit, const std::string& line) const;
   uint64_t MaxDataBytes() const { return 4096ull << config.mdts; }
+
+  // DH-HMAC-CHAP: what each host NQN must prove, parsed from config.hosts at start and
+  // read-only after. nullptr: the host need not authenticate.
+  std::map<std::string, std::shared_ptr<const auth::ControllerAuthConfig>> host_auth;
+  std::shared_ptr<const auth::ControllerAuthConfig> AuthFor(const std::string& hostnqn) const {
+    auto it = host_auth.find(hostnqn);
+    return it == host_auth.end() ? nullptr : it->second;
+  }
+  // Counts a failed authentication of the host and logs it (never a secret); any thread.
+  void AuthFailed(const std::string& hostnqn, const std::string& who, const std::string& why);
+  std::map<std::string, uint64_t> AuthFailures() const {
+    std::lock_guard<std::mutex> lock(auth_mu);
+    return auth_failures;
+  }
+  mutable std::mutex auth_mu;
+  std::map<std::string, uint64_t> auth_failures;  // by host NQN, under auth_mu
 };
+
+// Parses every host's credentials (the secrets, files read); errors name the host and
+// the field, never the secret.
+Status BuildHostAuth(const TargetConfig& config,
+                     std::map<std::string, std::shared_ptr<const auth::ControllerAuthConfig>>* out);
 
 // n bytes of zeroes that never change, for padding data out to the length a host asked
 // for (n <= kMaxZeroRegion). Read-only shared memory: costs no RSS.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "nvmf/spec/auth.h"
 #include "nvmf/spec/fabrics.h"
 
 namespace nvmf::target {
@@ -42,9 +43,10 @@ Status QueueHandler::Attach(Connection conn) {
   if (tc_->config.connect_timeout.count() > 0) {
     connect_timer_ = loop_->AddTimer(tc_->config.connect_timeout, [self] {
       self->connect_timer_ = {};
-      if (!self->connected_) self->Close("no Connect within " +
-                                         std::to_string(self->tc_->config.connect_timeout.count()) +
-                                         " ms of the connection");
+      if (!self->connected_ || self->AuthPending()) {
+        self->Close(std::string(self->connected_ ? "not authenticated" : "no Connect") + " within " +
+                    std::to_string(self->tc_->config.connect_timeout.count()) + " ms of the connection");
+      }
     });
   }
   return s;
@@ -185,6 +187,7 @@ void QueueHandler::Dispatch(Request* r) {
   const spec::Sqe& sqe = r->sqe();
   if (sqe.opc == spec::kFabricsCommand) return HandleFabrics(r);
   if (!connected_) return Complete(r, Generic(spec::kScCommandSequenceError));
+  if (AuthPending()) return Complete(r, Fabrics(spec::kScAuthRequired));
   if (qid_ == 0) {
     // What a peer asks for is bounded before anything is allocated for it: no admin
     // command moves more than MDTS (the NVM commands check their own lengths).
@@ -314,6 +317,11 @@ void QueueHandler::HandleFabrics(Request* r) {
     return HandleConnect(r);
   }
   if (!connected_) return Complete(r, Generic(spec::kScCommandSequenceError));
+  if (f.fctype == spec::kFctypeAuthSend) return HandleAuthSend(r);
+  if (f.fctype == spec::kFctypeAuthReceive) return HandleAuthReceive(r);
+  if (AuthPending() && f.fctype != spec::kFctypeDisconnect) {
+    return Complete(r, Fabrics(spec::kScAuthRequired));
+  }
   switch (f.fctype) {
     case spec::kFctypePropertyGet: return HandlePropertyGet(r);
     case spec::kFctypePropertySet: return HandlePropertySet(r);
@@ -415,6 +423,7 @@ void QueueHandler::FinishConnect(Request* r) {
   r->cqe.sqid = qid_;
   connected_ = true;
   r->cqe.cdw0 = ctrl_->cntlid;
+  if (!sub->discovery) r->cqe.cdw0 |= StartAuthentication(hostnqn, subnqn);
   tc_->Log("controller " + std::to_string(ctrl_->cntlid) + " qid " + std::to_string(qid_) +
            " connected: " + hostnqn + " from " + peer_ + " to " + subnqn +
            (qid_ == 0 ? " (kato " + std::to_string(ctrl_->kato_ms) + " ms)" : ""));

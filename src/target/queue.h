@@ -47,6 +47,13 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   void HandleConnect(Request* r);
   void FinishConnect(Request* r);
   void HandlePropertyGet(Request* r);
+  // auth.cc: DH-HMAC-CHAP. StartAuthentication returns the Connect response's AUTHREQ
+  // bits (in dword 0's upper half), 0 when the host need not authenticate.
+  uint32_t StartAuthentication(const std::string& hostnqn, const std::string& subnqn);
+  bool AuthPending() const;  // connected, and not authenticated yet
+  void HandleAuthSend(Request* r);
+  void HandleAuthReceive(Request* r);
+  void AfterAuthStep();
   void HandlePropertySet(Request* r);
   void HandleAdmin(Request* r);  // admin.cc
   void HandleIo(Request* r);     // io.cc
@@ -137,6 +144,11 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   Request* wait_head_ = nullptr;  // requests waiting for an I/O buffer
   Request* wait_tail_ = nullptr;
   bool room_posted_ = false;
+  // DH-HMAC-CHAP (auth.cc): the host's credentials (kept alive for the transaction),
+  // the transaction, and whether the queue has authenticated.
+  std::shared_ptr<const auth::ControllerAuthConfig> auth_config_;
+  std::unique_ptr<auth::ControllerTransaction> auth_;
+  bool auth_ok_ = false;
   EventLoop::TimerId connect_timer_;
   std::string peer_;
 

@@ -101,6 +101,8 @@ class TargetImpl final : public Target {
     if (config.max_connections < 1) return Status::InvalidArgument("max connections must be at least 1");
     Status s = BuildSubsystems(config, &tc_.subsystems);
     if (!s.ok()) return s;
+    s = BuildHostAuth(config, &tc_.host_auth);
+    if (!s.ok()) return s;
     for (const PortConfig& p : config.ports) {
       for (const std::string& nqn : p.subsystems) {
         if (tc_.FindSubsystem(nqn) == nullptr) {

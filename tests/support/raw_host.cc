@@ -24,6 +24,11 @@ bool RawHost::Send(const spec::Sqe& sqe, const std::vector<uint8_t>& icd, bool c
 
 bool RawHost::Connect(const std::string& subnqn, uint16_t qid, uint16_t cntlid,
                       const std::string& hostnqn) {
+  return spec::StatusOf(ConnectCqe(subnqn, qid, cntlid, hostnqn)) == 0;
+}
+
+spec::Cqe RawHost::ConnectCqe(const std::string& subnqn, uint16_t qid, uint16_t cntlid,
+                              const std::string& hostnqn) {
   spec::ConnectSqe c{};
   c.opc = spec::kFabricsCommand;
   c.fctype = spec::kFctypeConnect;
@@ -41,7 +46,12 @@ bool RawHost::Connect(const std::string& subnqn, uint16_t qid, uint16_t cntlid,
   sqe.fuse_psdt = spec::kPsdtSglMptrContig << 6;
   std::vector<uint8_t> data(sizeof(d));
   std::memcpy(data.data(), &d, sizeof(d));
-  return Send(sqe, data) && spec::StatusOf(Response()) == 0;
+  if (!Send(sqe, data)) {
+    spec::Cqe none{};
+    none.status = 0xFFFF;
+    return none;
+  }
+  return Response();
 }
 
 std::vector<uint8_t> RawHost::Expect(uint8_t type, std::chrono::milliseconds t) {

@@ -21,6 +21,9 @@ class RawHost {
   // Fabrics Connect (dynamic controller for qid 0); true on a success response.
   bool Connect(const std::string& subnqn, uint16_t qid, uint16_t cntlid,
                const std::string& hostnqn);
+  // The same, returning Connect's completion (status 0xFFFF when none came).
+  spec::Cqe ConnectCqe(const std::string& subnqn, uint16_t qid, uint16_t cntlid,
+                       const std::string& hostnqn);
   // The next PDU, if it has the given type (empty otherwise, or on timeout).
   std::vector<uint8_t> Expect(uint8_t type, std::chrono::milliseconds t = kWait);
   // The next response, skipping data PDUs; status 0xFFFF when none comes.

@@ -21,6 +21,12 @@ void AddConnFlags(CLI::App* sub, ConnFlags* f) {
   sub->add_option("-n,--nqn", f->nqn, "subsystem NQN");
   sub->add_option("-q,--hostnqn", f->hostnqn, "host NQN (default: /etc/nvme/hostnqn, else generated)");
   sub->add_option("-I,--hostid", f->hostid, "host ID, a UUID (default: /etc/nvme/hostid, else generated)");
+  sub->add_option("-S,--dhchap-secret", f->dhchap_secret,
+                  "DH-HMAC-CHAP host secret (DHHC-1:..:, or @FILE: a file only you may read), "
+                  "for a controller that requires authentication");
+  sub->add_option("-C,--dhchap-ctrl-secret", f->dhchap_ctrl_secret,
+                  "DH-HMAC-CHAP controller secret (DHHC-1:..: or @FILE): the controller must "
+                  "prove it knows it (bidirectional authentication)");
   sub->add_flag("-g,--hdr-digest", f->hdr_digest, "ask for header digests");
   sub->add_flag("-G,--data-digest", f->data_digest, "ask for data digests");
   sub->add_option("-i,--nr-io-queues", f->nr_io_queues, "number of I/O queues")
@@ -218,6 +224,8 @@ std::unique_ptr<Session> Connect(const ConnFlags& f, bool discovery, uint32_t io
   o.hostnqn = id.hostnqn;
   o.hostid = id.hostid;
   o.header_digest = f.hdr_digest;
+  o.dhchap_secret = f.dhchap_secret;
+  o.dhchap_ctrl_secret = f.dhchap_ctrl_secret;
   o.data_digest = f.data_digest;
   o.nr_io_queues = io_queues_override > 0 ? io_queues_override : f.nr_io_queues;
   uint32_t qs = f.queue_size != 0 ? f.queue_size : std::max<uint32_t>(128, min_queue_size);

@@ -48,6 +48,9 @@ struct ConnFlags {
   int64_t ctrl_loss_tmo = 60;    // -1: forever; 0: no reconnection
   int64_t fast_io_fail_tmo = -1;  // -1: off
   std::vector<std::string> paths;  // perf, verify: more addresses of the subsystem (ADDR:PORT)
+  // DH-HMAC-CHAP, as nvme-cli names it: DHHC-1 secrets or @FILE.
+  std::string dhchap_secret;
+  std::string dhchap_ctrl_secret;
 };
 
 void AddConnFlags(CLI::App* sub, ConnFlags* f);
@@ -140,5 +143,6 @@ void RegisterList(CLI::App& app, Runner* run);
 void RegisterReadWrite(CLI::App& app, Runner* run);
 void RegisterVerify(CLI::App& app, Runner* run);
 void RegisterPerf(CLI::App& app, Runner* run);
+void RegisterKeys(CLI::App& app, Runner* run);
 
 }  // namespace nvmfctl
