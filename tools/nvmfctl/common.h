@@ -140,5 +140,6 @@ void RegisterList(CLI::App& app, Runner* run);
 void RegisterReadWrite(CLI::App& app, Runner* run);
 void RegisterVerify(CLI::App& app, Runner* run);
 void RegisterPerf(CLI::App& app, Runner* run);
+void RegisterResv(CLI::App& app, Runner* run);  // resv-register, -acquire, -release, -report
 
 }  // namespace nvmfctl

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   RegisterReadWrite(app, &run);
   RegisterVerify(app, &run);
   RegisterPerf(app, &run);
+  RegisterResv(app, &run);
   if (argc == 1) {
     std::fputs(app.help().c_str(), stderr);
     return kExitUsage;
@@ -27,7 +28,7 @@ int main(int argc, char** argv) {
     if (argc > 1 && argv[1][0] != '-' && app.get_subcommands().empty()) {
       std::fprintf(stderr,
                    "nvmfctl: unknown subcommand '%s' (discover, identify, list, read, write, "
-                   "verify, perf; --help for more)\n",
+                   "verify, perf, resv-register, resv-acquire, resv-release, resv-report; --help for more)\n",
                    argv[1]);
     } else {
       std::fprintf(stderr, "nvmfctl: %s\n", e.what());
