@@ -71,6 +71,50 @@ TEST(ReservationState, NoPtplWithoutAPlaceToKeepIt) {
   EXPECT_EQ(r.Register(Id(1), 1u << 30, 0, 1, &n), spec::MakeStatus(0, kInvalidField, true)) << "CPTPL 01b is reserved";
 }
 
+// PTPL: a change whose state cannot be written did not happen, and no one hears of it.
+TEST(ReservationState, AFailedWriteOfPtplStateLeavesTheStateAsItWas) {
+  target::Reservation r("/nonexistent-dir/ns.img.nvmf-resv");
+  std::vector<target::ResvNotice> n;
+  ASSERT_EQ(r.Register(Id(1), 0, 0, 1, &n), 0);
+  ASSERT_EQ(r.Register(Id(2), 0, 0, 2, &n), 0);
+  ASSERT_EQ(r.Acquire(Id(1), kWERO << 8, 1, 0, &n), 0);
+  EXPECT_EQ(r.Register(Id(1), spec::kCptplPersist << 30, 0, 1, &n),
+            spec::MakeStatus(spec::kSctGeneric, spec::kScInternalError));
+  EXPECT_FALSE(r.ptpl());
+  EXPECT_EQ(r.SetPtpl(true), spec::MakeStatus(spec::kSctGeneric, spec::kScInternalError));
+  EXPECT_FALSE(r.ptpl());
+  EXPECT_EQ(r.Snapshot().type, kWERO) << "still held as before";
+  EXPECT_NE(r.Check(Id(3), ResvAccess::kWrite), 0);
+}
+
+// An all-registrants reservation stays while any registrant does, also across a restart
+// after the one that acquired it has left; it ends with the last.
+TEST(ReservationState, AllRegistrantsOutlivesItsAcquirerAndPersistsSo) {
+  char tmpl[] = "/tmp/resv_state.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string store = std::string(tmpl) + "/ns.img.nvmf-resv";
+  std::vector<target::ResvNotice> n;
+  {
+    target::Reservation r(store);
+    ASSERT_EQ(r.Register(Id(1), spec::kCptplPersist << 30, 0, 1, &n), 0);
+    ASSERT_EQ(r.Register(Id(2), 0, 0, 2, &n), 0);
+    ASSERT_EQ(r.Acquire(Id(1), kEAAR << 8, 1, 0, &n), 0);
+    ASSERT_EQ(r.Register(Id(1), spec::kRregaUnregister, 1, 0, &n), 0);
+    EXPECT_TRUE(n.empty()) << "the reservation did not change for anyone left";
+    EXPECT_EQ(r.Check(Id(2), ResvAccess::kWrite), 0);
+    EXPECT_NE(r.Check(Id(1), ResvAccess::kRead), 0);
+  }
+  target::Reservation again(store);
+  ASSERT_TRUE(again.Load().ok());
+  EXPECT_EQ(again.Snapshot().type, kEAAR);
+  EXPECT_NE(again.Check(Id(1), ResvAccess::kRead), 0);
+  EXPECT_EQ(again.Check(Id(2), ResvAccess::kRead), 0);
+  ASSERT_EQ(again.Register(Id(2), spec::kRregaUnregister, 2, 0, &n), 0);
+  EXPECT_EQ(again.Snapshot().type, 0) << "gone with the last registrant";
+  EXPECT_EQ(again.Check(Id(1), ResvAccess::kWrite), 0);
+  std::filesystem::remove_all(tmpl);
+}
+
 // Checks race Acquire and Release from other threads: every answer is one of the two
 // states, never a crash or a torn read (run under TSan by scripts/test).
 TEST(ReservationState, ChecksOnManyThreadsWhileTheReservationChanges) {

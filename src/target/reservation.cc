@@ -68,11 +68,23 @@ void Reservation::NotifyOthers(const HostId& except, uint8_t type, std::vector<R
   }
 }
 
-uint16_t Reservation::Commit(const State& before) {
+uint16_t Reservation::Commit(const State& before, std::vector<ResvNotice>* notices) {
+  // An all-registrants reservation outlives the registrant that acquired it: name another
+  // as its holder of record (what persists, and what a release checks), or end it with the
+  // last registrant.
+  if (AllRegistrants(s_.type) && s_.registrants.count(s_.holder) == 0) {
+    if (s_.registrants.empty()) {
+      s_.type = spec::kResvNone;
+      s_.holder = {};
+    } else {
+      s_.holder = s_.registrants.begin()->first;
+    }
+  }
   if (s_.ptpl) {
     Status st = Save(s_);
     if (!st.ok()) {
       s_ = before;
+      if (notices != nullptr) notices->clear();  // nothing happened: no one is told
       return InternalError();
     }
   }
@@ -106,9 +118,10 @@ uint16_t Reservation::Register(const HostId& host, uint32_t cdw10, uint64_t crke
       const bool holder = IsHolder(host);
       s_.registrants.erase(it);
       s_.generation++;
-      if (holder && (!AllRegistrants(s_.type) || s_.registrants.empty())) {
+      if (holder && !AllRegistrants(s_.type)) {
         // The holder leaving releases the reservation; in the registrants-only types the
-        // other registrants lose their access and are told.
+        // other registrants lose their access and are told. (An all-registrants one ends
+        // with the last registrant: Commit.)
         if (RegistrantsOnly(s_.type)) NotifyOthers(host, spec::kResvNoticeReservationReleased, notices);
         s_.type = spec::kResvNone;
         s_.holder = {};
@@ -124,10 +137,7 @@ uint16_t Reservation::Register(const HostId& host, uint32_t cdw10, uint64_t crke
   const bool was_ptpl = s_.ptpl;
   if (cptpl == spec::kCptplPersist) s_.ptpl = true;
   if (cptpl == spec::kCptplClear) s_.ptpl = false;
-  if (const uint16_t st = Commit(before); st != 0) {
-    notices->clear();
-    return st;
-  }
+  if (const uint16_t st = Commit(before, notices); st != 0) return st;
   if (was_ptpl && !s_.ptpl) (void)Remove();  // persists no longer; a stale file would come back
   return 0;
 }
@@ -148,7 +158,7 @@ uint16_t Reservation::Acquire(const HostId& host, uint32_t cdw10, uint64_t crkey
     } else if (!IsHolder(host) || s_.type != rtype) {
       return Conflict();
     }
-    return Commit(before);
+    return Commit(before, notices);
   }
   // Preempt (and Preempt and Abort, which lets commands in flight finish).
   if (s_.type == spec::kResvNone) {
@@ -177,11 +187,7 @@ uint16_t Reservation::Acquire(const HostId& host, uint32_t cdw10, uint64_t crkey
     return Conflict();
   }
   s_.generation++;
-  if (const uint16_t st = Commit(before); st != 0) {
-    notices->clear();
-    return st;
-  }
-  return 0;
+  return Commit(before, notices);
 }
 
 uint16_t Reservation::Release(const HostId& host, uint32_t cdw10, uint64_t crkey,
@@ -209,11 +215,7 @@ uint16_t Reservation::Release(const HostId& host, uint32_t cdw10, uint64_t crkey
     s_.type = spec::kResvNone;
     s_.holder = {};
   }
-  if (const uint16_t st = Commit(before); st != 0) {
-    notices->clear();
-    return st;
-  }
-  return 0;
+  return Commit(before, notices);
 }
 
 uint16_t Reservation::Report(bool eds, std::vector<uint8_t>* out) const {
@@ -245,7 +247,7 @@ uint16_t Reservation::SetPtpl(bool on) {
   const State before = s_;
   const bool was = s_.ptpl;
   s_.ptpl = on;
-  if (const uint16_t st = Commit(before); st != 0) return st;
+  if (const uint16_t st = Commit(before, nullptr); st != 0) return st;
   if (was && !on) (void)Remove();
   return 0;
 }

@@ -107,9 +107,10 @@ class Reservation {
   size_t PreemptKey(const HostId& keep, uint64_t key, std::vector<ResvNotice>* notices);
   // Tells every registrant but `except`.
   void NotifyOthers(const HostId& except, uint8_t type, std::vector<ResvNotice>* notices) const;
-  // After a change: updates held_, persists when PTPL is set; on a failed write restores
-  // `before` and returns Internal Error.
-  uint16_t Commit(const State& before);
+  // After a change: settles an all-registrants reservation's holder, updates held_,
+  // persists when PTPL is set; on a failed write restores `before`, drops the notices and
+  // returns Internal Error.
+  uint16_t Commit(const State& before, std::vector<ResvNotice>* notices);
   Status Save(const State& s) const;  // reservation_store.cc
   Status Remove() const;
 
