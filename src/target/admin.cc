@@ -104,7 +104,7 @@ void QueueHandler::Identify(Request* r) {
       id->maxcmd = tc_->config.max_queue_size;
       id->nn = sub->discovery ? 0 : kMaxNsid;
       id->mnan = sub->discovery ? 0 : kMaxNsid;  // Linux's multipath needs it (1..NN) for ANA
-      id->oncs = 1 << 2 | 1 << 3 | spec::kOncsReservations;  // Dataset Management, Write Zeroes
+      id->oncs = 1 << 2 | 1 << 3 | spec::kOncsReservations;  // DSM, Write Zeroes, reservations
       id->vwc = 1;
       id->sgls = tv.sgls;
       std::snprintf(id->subnqn, sizeof(id->subnqn), "%s", sub->nqn.c_str());
