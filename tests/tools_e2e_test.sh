@@ -41,6 +41,22 @@ check "an unknown subsystem is a clear error" bash -c "'$ctl' identify ${C[*]} -
 check "a bad flag exits 2" bash -c "'$ctl' perf ${N[*]} --rw sideways; [ \$? -eq 2 ]"
 check "a read past the end is refused" bash -c "'$ctl' read ${N[*]} --ns 1 -b 131071 -c 8 -d /dev/null 2>&1 | grep -q 'outside namespace 1'; [ \${PIPESTATUS[0]} -ne 0 ]"
 
+# Reservations: two hosts (one host NQN, two host IDs), A holds Write Exclusive on namespace 1.
+A=("${N[@]}" -I 0a0a0a0a-0000-4000-8000-00000000000a) B=("${N[@]}" -I 0b0b0b0b-0000-4000-8000-00000000000b)
+head -c 512 /dev/urandom >"$work/blk.bin"
+check "resv-register (A, B)" bash -c "'$ctl' resv-register ${A[*]} --namespace-id 1 --nrkey 0xa && '$ctl' resv-register ${B[*]} --namespace-id 1 --nrkey 0xb"
+check "resv-register with a wrong key is a Reservation Conflict" bash -c "'$ctl' resv-register ${A[*]} --namespace-id 1 -r 2 -c 0x99 --nrkey 0xc 2>&1 | grep -q 'Reservation Conflict'; [ \${PIPESTATUS[0]} -eq 1 ]"
+check "resv-acquire write exclusive (A)" "$ctl" resv-acquire "${A[@]}" --namespace-id 1 -c 0xa --rtype 1
+check "resv-report lists both, A holding" bash -c "'$ctl' resv-report ${B[*]} --namespace-id 1 | tee /dev/stderr | grep -q 'Write Exclusive' && '$ctl' resv-report ${B[*]} --namespace-id 1 | grep -E '0a0a0a0a-0000-4000-8000-00000000000a +0xa .* yes'"
+check "resv-report -o json" bash -c "'$ctl' resv-report ${B[*]} --namespace-id 1 -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"rtype\"]==1 and len(d[\"registrants\"])==2 and sum(r[\"holder\"] for r in d[\"registrants\"])==1, d'"
+check "B's write is refused" bash -c "'$ctl' write ${B[*]} --ns 1 -d '$work/blk.bin' 2>&1 | grep -q 'Reservation Conflict'; [ \${PIPESTATUS[0]} -ne 0 ]"
+check "B reads" "$ctl" read "${B[@]}" --ns 1 -d /dev/null
+check "A writes" "$ctl" write "${A[@]}" --ns 1 -d "$work/blk.bin"
+check "resv-acquire preempt (B takes it from A)" "$ctl" resv-acquire "${B[@]}" --namespace-id 1 -c 0xb -p 0xa --rtype 2 --racqa 1
+check "A, preempted, cannot read under Exclusive Access" bash -c "! '$ctl' read ${A[*]} --ns 1 -d /dev/null"
+check "resv-release clear (B)" "$ctl" resv-release "${B[@]}" --namespace-id 1 -c 0xb -r 1
+check "after the clear A writes again" "$ctl" write "${A[@]}" --ns 1 -d "$work/blk.bin"
+
 kill -TERM $pid; wait $pid; rc=$?; pid=
 check "nvmf-target stops cleanly on SIGTERM" bash -c "[ $rc -eq 0 ] && grep -q stopped '$work/target.out'"
 

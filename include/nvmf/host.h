@@ -106,7 +106,7 @@ struct ConnectOptions {
 
 // An asynchronous event, with the log page it named (read, which re-arms the event).
 struct AsyncEvent {
-  uint8_t type = 0;  // 2: notice
+  uint8_t type = 0;  // 2: notice; 6: I/O command set specific (info 0: reservation log, lid 80h)
   uint8_t info = 0;  // notice: 0 namespace attribute changed, 3 ANA change, F0h discovery log change
   uint8_t lid = 0;
   std::vector<uint8_t> log;

@@ -49,6 +49,9 @@ class SyncController {
   Status Read(uint32_t nsid, uint64_t slba, uint64_t nlb, uint32_t block_size, void* buf);
   Status Write(uint32_t nsid, uint64_t slba, uint64_t nlb, uint32_t block_size, const void* buf);
   Status Flush(uint32_t nsid);
+  // Any command, with len bytes of data to (to_controller) or from buf (none when len is
+  // 0); last_cqe() holds its completion afterwards.
+  Status Command(uint16_t qid, const spec::Sqe& sqe, void* buf, size_t len, bool to_controller);
 
  private:
   // Runs the loop until *done; a backstop beyond the controller's own command timeouts.

@@ -241,4 +241,11 @@ Status SyncController::Write(uint32_t nsid, uint64_t slba, uint64_t nlb, uint32_
                  const_cast<uint8_t*>(static_cast<const uint8_t*>(buf)));
 }
 
+Status SyncController::Command(uint16_t qid, const spec::Sqe& sqe, void* buf, size_t len, bool to_controller) {
+  if (len == 0) return RunOne([&](CommandCallback cb) { return ctrl_->Submit(qid, sqe, cb); });
+  return RunOne([&](CommandCallback cb) {
+    return ctrl_->Submit(qid, sqe, MemDesc::Buffer(static_cast<uint8_t*>(buf), len), len, to_controller, cb);
+  });
+}
+
 }  // namespace nvmf::host

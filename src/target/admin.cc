@@ -5,6 +5,7 @@
 #include <map>
 
 #include "nvmf/spec/admin.h"
+#include "nvmf/spec/reservation.h"
 #include "target/discovery.h"
 #include "target/queue.h"
 
@@ -103,7 +104,7 @@ void QueueHandler::Identify(Request* r) {
       id->maxcmd = tc_->config.max_queue_size;
       id->nn = sub->discovery ? 0 : kMaxNsid;
       id->mnan = sub->discovery ? 0 : kMaxNsid;  // Linux's multipath needs it (1..NN) for ANA
-      id->oncs = 1 << 2 | 1 << 3;  // Dataset Management, Write Zeroes
+      id->oncs = 1 << 2 | 1 << 3 | spec::kOncsReservations;  // DSM, Write Zeroes, reservations
       id->vwc = 1;
       id->sgls = tv.sgls;
       std::snprintf(id->subnqn, sizeof(id->subnqn), "%s", sub->nqn.c_str());
@@ -127,6 +128,9 @@ void QueueHandler::Identify(Request* r) {
       id->flbas = 0;
       id->dlfeat = 1;   // deallocated blocks read as zeroes
       id->nmic = 1;     // may be shared
+      // Every reservation type, IEKEY as from revision 1.3; PTPL where state can persist.
+      id->rescap = spec::kRescapAllTypes | spec::kRescapIekey13 |
+                   (ns->reservation->ptpl_capable() ? spec::kRescapPtpl : 0);
       id->anagrpid = ns->config.ana_group;
       id->lbaf[0].lbads = static_cast<uint8_t>(ns->lba_shift);
       std::memcpy(id->nguid, ns->nguid, 16);
@@ -238,6 +242,10 @@ void QueueHandler::GetLogPage(Request* r) {
                             spec::kNvmDatasetManagement}) {
           log.iocs[opc] = spec::kCseSupported | spec::kCseLbcc;
         }
+        for (uint8_t opc : {spec::kNvmReservationRegister, spec::kNvmReservationReport,
+                            spec::kNvmReservationAcquire, spec::kNvmReservationRelease}) {
+          log.iocs[opc] = spec::kCseSupported;
+        }
       }
       page.resize(sizeof(log));
       std::memcpy(page.data(), &log, sizeof(log));
@@ -247,6 +255,13 @@ void QueueHandler::GetLogPage(Request* r) {
       if (discovery) return Complete(r, Specific(kScInvalidLogPage));
       page = AnaLog((spec::GetLogPageLsp(sqe) & 1) != 0);
       if (!rae) ctrl_->events_masked &= ~kEventAnaChanged;
+      break;
+    case spec::kLogReservationNotification:
+      if (discovery) return Complete(r, Specific(kScInvalidLogPage));
+      // Each read takes one entry (a read of a later part of the page takes none).
+      page = ReservationLog(offset == 0);
+      if (!rae) ctrl_->events_masked &= ~kEventReservation;
+      if (!ctrl_->reservation_log.empty()) ctrl_->events_pending |= kEventReservation;
       break;
     case spec::kLogDiscovery:
       if (!discovery) return Complete(r, Specific(kScInvalidLogPage));
@@ -299,6 +314,10 @@ void QueueHandler::SetFeatures(Request* r) {
       ctrl_->power_management = sqe.cdw11;
       break;
     case spec::kFeatTemperatureThreshold: ctrl_->temperature_threshold = sqe.cdw11 & 0xffff; break;
+    case spec::kFeatReservationNotificationMask:
+    case spec::kFeatReservationPersistence:
+      if (const uint16_t st = SetReservationFeature(fid, sqe.nsid, sqe.cdw11); st != 0) return Complete(r, st);
+      break;
     default:
       return Complete(r, Generic(spec::kScInvalidField));
   }
@@ -326,6 +345,10 @@ void QueueHandler::GetFeatures(Request* r) {
     case spec::kFeatArbitration: r->cqe.cdw0 = ctrl_->arbitration; break;
     case spec::kFeatPowerManagement: r->cqe.cdw0 = ctrl_->power_management; break;
     case spec::kFeatTemperatureThreshold: r->cqe.cdw0 = ctrl_->temperature_threshold; break;
+    case spec::kFeatReservationNotificationMask:
+    case spec::kFeatReservationPersistence:
+      if (const uint16_t st = GetReservationFeature(fid, sqe.nsid, &r->cqe.cdw0); st != 0) return Complete(r, st);
+      break;
     default:
       return Complete(r, Generic(spec::kScInvalidField));
   }
@@ -351,6 +374,10 @@ constexpr EventKind kEventKinds[] = {
     {kEventNamespaceChanged, 0x2u | 0x00u << 8 | uint32_t{spec::kLogChangedNamespaces} << 16, 1u << 8},
     {kEventDiscoveryChanged, 0x2u | 0xF0u << 8 | uint32_t{spec::kLogDiscovery} << 16, 1u << 31},
     {kEventAnaChanged, 0x2u | 0x03u << 8 | uint32_t{spec::kLogAna} << 16, 1u << 11},
+    // Reservation Log Page Available: no configuration bit; the notification mask
+    // (Set Features 82h) decides what is logged, and a logged entry is always told.
+    {kEventReservation,
+     spec::AsyncEventCdw0(spec::kAeTypeIoCommandSpecific, 0, spec::kLogReservationNotification), 0},
 };
 }  // namespace
 
@@ -403,7 +430,7 @@ void QueueHandler::DiscoveryChanged() {
 
 void QueueHandler::RaiseEvent(uint32_t kind) {
   for (const EventKind& k : kEventKinds) {
-    if (k.kind == kind && (ctrl_->async_event_config & k.aec_bit) != 0) {
+    if (k.kind == kind && (k.aec_bit == 0 || (ctrl_->async_event_config & k.aec_bit) != 0)) {
       ctrl_->events_pending |= kind;
     }
   }

@@ -34,6 +34,10 @@ class Backend {
   static Status Open(const std::string& spec, std::unique_ptr<Backend>* out);
 
   virtual std::string Describe() const = 0;  // e.g. "mem:64MiB", "file:/dev/sdb"
+  // A path beside which state that must outlive the process may be kept (a regular
+  // file's own path; reservations persisting through power loss), or "" for a backend
+  // whose contents do not outlive the process either.
+  virtual std::string StatePath() const { return {}; }
   virtual uint64_t size() const = 0;         // bytes, a multiple of block_size()
   virtual uint32_t block_size() const { return 512; }
   // Changes size() while the backend serves (the control thread; commands already past

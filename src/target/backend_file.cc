@@ -34,6 +34,9 @@ class FileBackend final : public Backend {
   ~FileBackend() override { close(file_.fd); }
 
   std::string Describe() const override { return "file:" + file_.path; }
+  // Beside a regular file only: a block device's directory is /dev, which does not keep
+  // files across a reboot.
+  std::string StatePath() const override { return file_.regular ? file_.path : std::string(); }
   uint64_t size() const override { return size_.load(std::memory_order_relaxed); }
   uint32_t block_size() const override { return block_size_; }
   FileHandle& handle() { return file_; }

@@ -6,8 +6,10 @@
 // everything else (features, AER, keep-alive) is touched only on the admin queue's loop.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +18,7 @@
 
 #include "nvmf/event_loop.h"
 #include "nvmf/spec/admin.h"
+#include "nvmf/spec/reservation.h"
 #include "target/subsystem.h"
 
 namespace nvmf::target {
@@ -26,6 +29,7 @@ class QueueHandler;
 inline constexpr uint32_t kEventNamespaceChanged = 1u << 0;  // Notice, Namespace Attribute Changed
 inline constexpr uint32_t kEventDiscoveryChanged = 1u << 1;  // Notice, Discovery Log Page Change
 inline constexpr uint32_t kEventAnaChanged = 1u << 2;        // Notice, Asymmetric Namespace Access Change
+inline constexpr uint32_t kEventReservation = 1u << 3;  // I/O command specific, Reservation Log Page Available
 // ANATT: how long a group may stay in the change state.
 inline constexpr uint8_t kAnaTransitionTimeS = 10;
 
@@ -42,7 +46,7 @@ class Controller {
   const uint16_t cntlid;
   const Subsystem* const subsystem;
   const std::string hostnqn;
-  uint8_t hostid[16] = {};
+  std::array<uint8_t, 16> hostid{};  // from Connect; names the host in reservations
 
   std::atomic<uint32_t> cc{0};
   std::atomic<uint32_t> csts{0};
@@ -58,6 +62,14 @@ class Controller {
   uint32_t events_masked = 0;
   std::vector<uint32_t> changed_namespaces;  // the Changed Namespace List, at most 1024
   bool changed_namespaces_overflow = false;  // more changed: the log reports FFFFFFFFh
+  // Reservation notifications (admin loop only): entries not yet read, oldest first (at
+  // most kReservationLogEntries; the oldest go first, which the count's gap shows), the
+  // count of the last entry made, and the notification mask by NSID (Set Features 82h;
+  // FFFFFFFFh holds the one set for every namespace).
+  static constexpr size_t kReservationLogEntries = 64;
+  std::deque<spec::ResvNotificationLog> reservation_log;
+  uint64_t reservation_log_count = 0;
+  std::map<uint32_t, uint32_t> reservation_masks;
   // Any loop: I/O queues read it for every write (0: every write is made durable).
   std::atomic<uint32_t> volatile_write_cache{1};
   uint32_t arbitration = 0;

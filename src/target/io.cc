@@ -1,4 +1,5 @@
-// NVM commands: Read, Write, Flush, Write Zeroes, Dataset Management.
+// NVM commands: Read, Write, Flush, Write Zeroes, Dataset Management (and the reservation
+// commands, io_reservation.cc, which also holds the conflict check made here).
 //
 // What may touch the medium and when (docs/reliability.md):
 //  - Write data is received into an I/O buffer of the request's and reaches the backend
@@ -38,11 +39,17 @@ void QueueHandler::HandleIo(Request* r) {
   r->ns = EnterNamespace(sqe.nsid);
   if (r->ns == nullptr) return Complete(r, Generic(spec::kScInvalidNamespace));
   if (const uint16_t ana = AnaStatus(r->ns); ana != 0) return Complete(r, ana);
+  if (const uint16_t resv = ReservationStatus(r->ns, sqe.opc); resv != 0) return Complete(r, resv);
   switch (sqe.opc) {
     case spec::kNvmRead: return ReadCommand(r);
     case spec::kNvmWrite: return WriteCommand(r);
     case spec::kNvmWriteZeroes: return WriteZeroesCommand(r);
     case spec::kNvmDatasetManagement: return DatasetManagement(r);
+    case spec::kNvmReservationRegister:
+    case spec::kNvmReservationReport:
+    case spec::kNvmReservationAcquire:
+    case spec::kNvmReservationRelease:
+      return ReservationCommand(r);
     default: return Complete(r, Generic(spec::kScInvalidOpcode));
   }
 }
@@ -175,6 +182,7 @@ void QueueHandler::FlushCommand(Request* r) {
   }
   r->ns = EnterNamespace(nsid);
   if (r->ns == nullptr) return Complete(r, Generic(spec::kScInvalidNamespace));
+  if (const uint16_t resv = ReservationStatus(r->ns, spec::kNvmFlush); resv != 0) return Complete(r, resv);
   r->parts_left = 1;
   r->ns->backend->Flush(loop_, done);
 }

@@ -391,7 +391,7 @@ void QueueHandler::FinishConnect(Request* r) {
     ctrl_ = tc_->controllers.Create(sub, hostnqn);
     if (ctrl_ == nullptr) return Complete(r, Fabrics(spec::kScConnectControllerBusy));
     ctrl_->SetAdminQueue(QueueRef{weak_from_this(), loop_});
-    std::memcpy(ctrl_->hostid, data.hostid, 16);
+    std::memcpy(ctrl_->hostid.data(), data.hostid, 16);
     ctrl_->kato_ms = sqe.kato;
     // A discovery controller that would never time out is a connection held forever:
     // give it Linux's default keep-alive (the host still sends Keep Alive, or reconnects).

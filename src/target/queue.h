@@ -66,6 +66,15 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   void RaiseEvent(uint32_t kind);
   std::vector<uint8_t> AnaLog(bool groups_only);
   void DeliverEvents();  // completes Asynchronous Event Requests with pending events
+  // io_reservation.cc
+  uint16_t ReservationStatus(const Namespace* ns, uint8_t opc) const;
+  void ReservationCommand(Request* r);
+  void ReservationReport(Request* r);
+  void ApplyReservationCommand(Request* r);
+  void NotifyReservation(uint32_t nsid, const std::vector<ResvNotice>& notices);
+  std::vector<uint8_t> ReservationLog(bool consume);
+  uint16_t SetReservationFeature(uint8_t fid, uint32_t nsid, uint32_t cdw11);
+  uint16_t GetReservationFeature(uint8_t fid, uint32_t nsid, uint32_t* cdw0);
   // io.cc
   void ReadCommand(Request* r);
   void WriteCommand(Request* r);
@@ -114,6 +123,9 @@ class QueueHandler : public std::enable_shared_from_this<QueueHandler>,
   // host enabled it (Set Features Asynchronous Event Configuration).
   void NamespaceChanged(uint32_t nsid);
   void DiscoveryChanged();
+  // Admin queue, on its loop: a reservation notification for this controller's host
+  // (queued in the Reservation Notification log unless masked, then the event raised).
+  void ReservationNotice(uint32_t nsid, uint8_t type);
   TargetContext* context() const { return tc_; }
   uint16_t qid() const { return qid_; }
 

@@ -139,6 +139,10 @@ Status Subsystem::AddNamespace(const NamespaceConfig& nc, uint32_t* nsid_io) {
   if (ns->blocks == 0) return Status::InvalidArgument(where + " is smaller than one block");
   ns->config = nc;
   ns->config.enabled = true;
+  const std::string state = ns->backend->StatePath();
+  ns->reservation = std::make_unique<Reservation>(state.empty() ? state : state + kReservationStateSuffix);
+  s = ns->reservation->Load();
+  if (!s.ok()) return Status::InvalidArgument(where + ": " + s.message());
 
   std::lock_guard<std::mutex> lock(mu_);
   uint32_t nsid = *nsid_io;

@@ -26,6 +26,7 @@
 
 #include "nvmf/target.h"
 #include "target/backend.h"
+#include "target/reservation.h"
 
 namespace nvmf::target {
 
@@ -40,6 +41,9 @@ struct Namespace {
   uint8_t uuid[16] = {};
   uint8_t nguid[16] = {};
   NamespaceConfig config;  // as configured (what save writes back)
+  // Persistent reservations: shared by every controller and loop (reservation.h). Set
+  // before the namespace is published, never replaced.
+  std::unique_ptr<Reservation> reservation;
 
   // A command on this namespace starts (false: the namespace is being removed, do not
   // touch it) and ends. Called on event loop threads; each thread counts in its own slot,

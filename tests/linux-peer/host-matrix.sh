@@ -11,7 +11,10 @@
 # reconnecting, and namespace 1's I/O sees no error), MULTIPATH=1 (native multipath over
 # the target's two ports, PORT and PORT+1, with ANA: a fio verify job keeps running while
 # one path turns inaccessible and back, and while the other's listener is removed and
-# added back). The guest asks the host script for target changes with a console line
+# added back), RESV=1 (persistent reservations from two host NQNs and host IDs: host A
+# registers and takes a Write Exclusive reservation with nvme resv-*, resv-report shows
+# both registrants and A as holder, a write from host B is refused with Reservation
+# Conflict while B's read works, and after A releases B's write succeeds). The guest asks the host script for target changes with a console line
 # "REQUEST-CTL ARGS...", which it runs as nvmf-targetctl ARGS.
 # where each COMBO is "name|nvme connect flags" (e.g. "digests|-g -G -i 4 -Q 32") and JOBS
 # is "basic" (one 4 KiB random write-and-verify job) or "full" (4 KiB random writes at
@@ -21,7 +24,7 @@
 # "CHECK PASS|FAIL <what>" lines; exits non-zero when anything failed.
 port=$1 nqn=$2 jobs=$3 size=$4 extras=$5
 shift 5
-PRIVATE_NQN= KATO_IDLE= RESTART= RECONFIGURE= MULTIPATH=
+PRIVATE_NQN= KATO_IDLE= RESTART= RECONFIGURE= MULTIPATH= RESV=
 if [[ $extras != - ]]; then IFS=, read -r -a kv <<<"$extras"; for x in "${kv[@]}"; do declare "$x"; done; fi
 failed=0
 check() {  # check NAME COMMAND...
@@ -205,6 +208,58 @@ if [[ -n ${MULTIPATH:-} ]]; then
     no_io_errors() { ! dmesg | grep -iE 'I/O error|blk_update_request|Buffer I/O'; }
     check "no I/O errors in the kernel log" no_io_errors
     dmesg | grep -iE 'nvme' | tail -8 | sed 's/^/    kernel: /'
+  fi
+  nvme disconnect -n "$nqn" >/dev/null 2>&1
+fi
+
+if [[ -n ${RESV:-} ]]; then
+  echo "== persistent reservations from two hosts"
+  dmesg -C
+  hostA=nqn.2024-01.io.nvmf:resv-host-a hostB=nqn.2024-01.io.nvmf:resv-host-b
+  idA=0a0a0a0a-0000-4000-8000-00000000000a idB=0b0b0b0b-0000-4000-8000-00000000000b
+  ctrl_of() {  # HOSTNQN -> its controller (nvmeN); commands go through that host's own controller
+    local c
+    for c in /sys/class/nvme/nvme*; do
+      [[ $(cat "$c/hostnqn" 2>/dev/null) == "$1" ]] && { basename "$c"; return 0; }
+    done
+    return 1
+  }
+  # Host B comes in through the subsystem's second port: nvme-cli (2.3) refuses a second
+  # connection to the same address and subsystem as "already connected", whatever the host.
+  two() {
+    nvme connect -t tcp -a 10.0.2.2 -s "$port" -n "$nqn" --hostnqn="$hostA" --hostid="$idA" &&
+      nvme connect -t tcp -a 10.0.2.2 -s "$((port + 1))" -n "$nqn" --hostnqn="$hostB" --hostid="$idB" &&
+      sleep 1 &&
+      A=$(ctrl_of "$hostA") && B=$(ctrl_of "$hostB") && echo "host A: $A, host B: $B"
+  }
+  if check "two hosts connected to $nqn" two; then
+    head -c 512 /dev/urandom >/run/job/block
+    # One block at LBA 0 through a host's own controller (its I/O queue; the subsystem has
+    # one namespace).
+    blk() {  # CTRL read|write
+      if [[ $2 == write ]]; then
+        nvme io-passthru "/dev/$1" -n 1 -o 0x01 -l 512 -w -i /run/job/block --cdw10=0 --cdw11=0 --cdw12=0
+      else
+        nvme io-passthru "/dev/$1" -n 1 -o 0x02 -l 512 -r --cdw10=0 --cdw11=0 --cdw12=0 >/dev/null
+      fi
+    }
+    check "host A: resv-register key 0xA" nvme resv-register "/dev/$A" -n 1 --nrkey=0xA --rrega=0
+    check "host B: resv-register key 0xB" nvme resv-register "/dev/$B" -n 1 --nrkey=0xB --rrega=0
+    check "host A: resv-acquire write exclusive" nvme resv-acquire "/dev/$A" -n 1 --crkey=0xA --rtype=1 --racqa=0
+    report() { nvme resv-report "/dev/$B" -n 1 -e | tee /dev/stderr | tr -s ' ' >/run/job/report.txt &&
+      grep -qiE '^rtype ?: ?1' /run/job/report.txt && grep -qiE '^regctl ?: ?2' /run/job/report.txt; }
+    check "resv-report (extended) shows write exclusive and two registrants" report
+    grep -iE 'gen|rtype|regctl|rcsts|hostid|rkey' /run/job/report.txt | head -12 | sed 's/^/    report: /'
+    refused() { ! blk "$B" write >/run/job/w.out 2>&1 && cat /run/job/w.out &&
+      grep -qiE 'reservation.?conflict|0x83|83h' /run/job/w.out; }
+    check "host B's write is refused with Reservation Conflict" refused
+    sed 's/^/    refused: /' /run/job/w.out | head -3
+    check "host B may still read" blk "$B" read
+    check "host A, the holder, writes" blk "$A" write
+    check "host A: resv-release" nvme resv-release "/dev/$A" -n 1 --crkey=0xA --rtype=1 --rrela=0
+    check "host B's write succeeds after the release" blk "$B" write
+    check "host B: resv-release clear (unregisters both)" nvme resv-release "/dev/$B" -n 1 --crkey=0xB --rrela=1
+    dmesg | grep -iE 'nvme' | tail -6 | sed 's/^/    kernel: /'
   fi
   nvme disconnect -n "$nqn" >/dev/null 2>&1
 fi

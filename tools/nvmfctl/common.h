@@ -144,5 +144,6 @@ void RegisterReadWrite(CLI::App& app, Runner* run);
 void RegisterVerify(CLI::App& app, Runner* run);
 void RegisterPerf(CLI::App& app, Runner* run);
 void RegisterKeys(CLI::App& app, Runner* run);
+void RegisterResv(CLI::App& app, Runner* run);  // resv-register, -acquire, -release, -report
 
 }  // namespace nvmfctl

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   RegisterVerify(app, &run);
   RegisterPerf(app, &run);
   RegisterKeys(app, &run);
+  RegisterResv(app, &run);
   if (argc == 1) {
     std::fputs(app.help().c_str(), stderr);
     return kExitUsage;
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
     if (argc > 1 && argv[1][0] != '-' && app.get_subcommands().empty()) {
       std::fprintf(stderr,
                    "nvmfctl: unknown subcommand '%s' (discover, identify, list, read, write, "
-                   "verify, perf, gen-dhchap-key; --help for more)\n",
+                   "verify, perf, gen-dhchap-key, resv-register, resv-acquire, resv-release, "
+                   "resv-report; --help for more)\n",
                    argv[1]);
     } else {
       std::fprintf(stderr, "nvmfctl: %s\n", e.what());

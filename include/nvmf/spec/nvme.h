@@ -113,7 +113,11 @@ enum GenericStatus : uint8_t {
   kScLbaOutOfRange = 0x80,
   kScCapacityExceeded = 0x81,
   kScNamespaceNotReady = 0x82,
+  kScReservationConflict = 0x83,
 };
+// Generic status 18h: a command's host identifier format does not match the one in use
+// (Reservation Report with EDS cleared while hosts have 128-bit identifiers).
+inline constexpr uint8_t kScHostIdInconsistentFormat = 0x18;
 
 // Fabrics command-specific status values (SCT 1).
 enum FabricsStatus : uint8_t {
@@ -153,6 +157,10 @@ enum NvmOpcode : uint8_t {
   kNvmRead = 0x02,
   kNvmWriteZeroes = 0x08,
   kNvmDatasetManagement = 0x09,
+  kNvmReservationRegister = 0x0D,
+  kNvmReservationReport = 0x0E,
+  kNvmReservationAcquire = 0x11,
+  kNvmReservationRelease = 0x15,
 };
 
 // Data transfer direction encoded in opcode bits 1:0.
