@@ -245,9 +245,9 @@ void Controller::OnQueueConnected(uint16_t qid, const Status& s, const spec::Cqe
     }
     Controller* self = this;
     const uint64_t gen = generation_;
-    return Authenticate(qid, [self, gen, qid, where](const Status& s) {
+    return Authenticate(qid, [self, gen, qid, where](const Status& as) {
       if (!self->Alive(gen)) return;
-      if (!s.ok()) return self->FinishConnect(s.Annotate(where));
+      if (!as.ok()) return self->FinishConnect(as.Annotate(where));
       self->AfterQueueConnected(qid);
     });
   }

@@ -17,8 +17,8 @@ io_ok() {  # a fio write-and-verify job through the namespace's block device
   local dev
   dev=$(nvme_dev "$nqn" 10) || { echo "no block device for $nqn"; return 1; }
   fio --name=auth --filename="$dev" --direct=1 --ioengine=libaio --size=4M --bs=4k --iodepth=8 \
-    --rw=randwrite --verify=crc32c --do_verify=1 --output-format=terse >/tmp/fio.out 2>&1 ||
-    { cat /tmp/fio.out; return 1; }
+    --rw=randwrite --verify=crc32c --do_verify=1 --output-format=terse >/run/job/fio.out 2>&1 ||
+    { cat /run/job/fio.out; return 1; }
 }
 
 connect "$h1" --dhchap-secret "$k1"; rc=$?
