@@ -137,5 +137,25 @@ from_saved() {  # the saved file starts a target that serves what the first one 
 }
 check "nvmf-target --config serves what nvmf-targetctl save wrote (namespace added at run time)" from_saved
 [[ -n $pid ]] && { kill -TERM $pid; wait $pid; pid=; }
+# DH-HMAC-CHAP: keys from gen-dhchap-key, given in files, required by the target.
+auth_host=nqn.2014-08.org.nvmexpress:uuid:0c0c0c0c-0000-4000-8000-00000000000c
+check "gen-dhchap-key prints a DHHC-1 secret" bash -c "'$ctl' gen-dhchap-key -m 2 | grep -Eq '^DHHC-1:02:[A-Za-z0-9+/]{70}==:\$'"
+"$ctl" gen-dhchap-key -m 1 >"$work/host.key"
+chmod 644 "$work/host.key"
+check "nvmf-target refuses a key file others may read" \
+  bash -c "'$tgt' --listen 127.0.0.1:0 --nqn '$nqn' --dhchap-key '$auth_host=@$work/host.key' 2>&1 | grep -q 'chmod 600'; [ \${PIPESTATUS[0]} -ne 0 ]"
+chmod 600 "$work/host.key"
+"$tgt" --listen 127.0.0.1:0 --nqn "$nqn" --ns mem:16M --dhchap-key "$auth_host=@$work/host.key" \
+  --dhchap-dhgroup ffdhe2048 >"$work/t5.out" 2>>"$work/target.log" & pid=$!
+for _ in $(seq 100); do grep -q ready "$work/t5.out" && break; sleep 0.05; done
+p5=$(sed -nE 's/.* on [^ ]*:([0-9]+).*/\1/p' "$work/t5.out")
+A5=(-a 127.0.0.1 -s "$p5" -n "$nqn" -q "$auth_host")
+check "verify with DH-HMAC-CHAP, the secret from a file" \
+  bash -c "'$ctl' verify ${A5[*]} -S '@$work/host.key' --size 4M --bs 16k --qd 4 -i 2 | grep -q '0 mismatched'"
+check "a host without the secret is told to give one" \
+  bash -c "'$ctl' identify ${A5[*]} 2>&1 | grep -q 'requires DH-HMAC-CHAP'; [ \${PIPESTATUS[0]} -eq 1 ]"
+check "a wrong secret is refused" \
+  bash -c "'$ctl' identify ${A5[*]} -S \$('$ctl' gen-dhchap-key) 2>&1 | grep -q 'refused DH-HMAC-CHAP'; [ \${PIPESTATUS[0]} -eq 1 ]"
+kill -TERM $pid; wait $pid; pid=
 ((fails == 0)) && echo "tools e2e: all passed" || { echo "tools e2e: $fails failed"; sed 's/^/  target| /' "$work/target.log" | tail -20; }
 exit $((fails > 0))
