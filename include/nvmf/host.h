@@ -90,6 +90,9 @@ struct ConnectOptions {
   // (namespace attribute, ANA change, discovery log change), keep an Asynchronous Event
   // Request posted, read the log page each event names, and report it (SetEventCallback).
   bool async_events = true;
+  // A secure channel on every queue (NVMe/TCP: TLS 1.3 with the PSK tls.key; the PSK
+  // identity names hostnqn and subnqn). A transport without secure channels refuses it.
+  HostTlsConfig tls;
 };
 
 // An asynchronous event, with the log page it named (read, which re-arms the event).

@@ -101,6 +101,7 @@ void TcpQpair::WantWritable(bool on) {
 // Writes queued PDUs until the queue is empty or the socket is full. False when the
 // connection failed.
 bool TcpQpair::WriteSome() {
+  if (tls_ != nullptr) return WriteSomeTls();
   while (tx_head_ != nullptr && fd_ >= 0) {
     int cnt = 0;
     const int max = static_cast<int>(iov_.size());

@@ -48,6 +48,12 @@ struct ConnFlags {
   int64_t ctrl_loss_tmo = 60;    // -1: forever; 0: no reconnection
   int64_t fast_io_fail_tmo = -1;  // -1: off
   std::vector<std::string> paths;  // perf, verify: more addresses of the subsystem (ADDR:PORT)
+  // TLS 1.3 with a PSK (NVMe/TCP).
+  bool tls = false;
+  std::string tls_key;        // interchange format, or @FILE
+  std::string tls_key_file;
+  int psk_identity = 1;
+  std::string tls_derive = nvmf::kDefaultTlsDerivation;
 };
 
 void AddConnFlags(CLI::App* sub, ConnFlags* f);
