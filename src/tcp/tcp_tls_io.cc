@@ -114,6 +114,7 @@ bool TcpQpair::WriteSomeTls() {
     // Encrypt a batch. A PDU is marked written as a whole: callbacks below may withdraw
     // a PDU's data, and must then see that its bytes already left.
     size_t batch = 0;
+    tls_->Cork(true);
     for (TxPdu* p = tx_head_; p != nullptr && batch < kTlsBatch; p = p->next) {
       if (p->written == p->total()) continue;
       TlsEmit(p->hdr, p->hdr_len);
@@ -126,6 +127,7 @@ bool TcpQpair::WriteSomeTls() {
       batch += p->total();
     }
     TlsEmitStaged();
+    tls_->Cork(false);  // the loop's Flush sends the batch
     if (tls_write_failed_) {
       Fail(Status::IoError("TLS: " + tls_->error()));
       return false;

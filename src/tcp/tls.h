@@ -7,7 +7,7 @@
 // Flush. So Write never asks to be retried with the same bytes, and the caller may count
 // plaintext as sent (and give its memory back) as soon as Write returns; the ciphertext
 // held back is bounded by what one Write takes, since callers only write more once
-// Flush reported the socket took everything.
+// Flush reported the socket took everything. Corked (Cork), records all wait for Flush.
 //
 // Ciphers: the two suites the NVMe/TCP specification names, TLS_AES_128_GCM_SHA256 (for a
 // SHA-256 PSK) and TLS_AES_256_GCM_SHA384 (SHA-384). A client offers the one its PSK's hash
@@ -61,6 +61,10 @@ class TlsSession {
   // Sends ciphertext held back: 1 all gone, 0 some waits for the socket, -1 error.
   int Flush();
   bool HasUnsent() const { return out_off_ < out_.size(); }
+  // Corked, records wait in the session until Flush, so that a batch of them leaves in
+  // one send rather than one send per record (a copy of the ciphertext costs less than
+  // the system calls).
+  void Cork(bool on) { corked_ = on; }
   // Records or plaintext buffered that the socket's readiness will not announce.
   bool HasBuffered() const;
   // Best effort close_notify.
@@ -87,6 +91,7 @@ class TlsSession {
   std::vector<uint8_t> out_;  // ciphertext the socket has not taken
   size_t out_off_ = 0;
   int sock_errno_ = 0;
+  bool corked_ = false;
 };
 
 }  // namespace nvmf::tcp
