@@ -210,6 +210,9 @@ Role QpairRole(const Qpair* qp);
 bool QpairIsAdmin(const Qpair* qp);
 // The peer's address ("10.0.0.1:4420"), for logs.
 std::string QpairPeerName(const Qpair* qp);
+// A queue pair on a secure channel (NVMe/TCP TLS): the host and subsystem NQNs its PSK
+// identity named, which a controller holds the Connect command to. False without one.
+bool QpairSecureChannelNqns(const Qpair* qp, std::string* hostnqn, std::string* subnqn);
 // Controller: the values this queue pair's transport reports (see ListenParams).
 ControllerTransportValues QpairControllerValues(const Qpair* qp);
 

@@ -283,6 +283,14 @@ void TcpQpair::WithdrawHostData(TcpCapsule* c) {
 
 std::string TcpQpair::PeerName() const { return SocketPeerName(fd_); }
 
+bool TcpQpair::SecureChannelNqns(std::string* hostnqn, std::string* subnqn) const {
+  PskIdentityParts parts;
+  if (tcp_.tls_identity.empty() || !ParsePskIdentity(tcp_.tls_identity, &parts)) return false;
+  *hostnqn = parts.hostnqn;
+  *subnqn = parts.subnqn;
+  return true;
+}
+
 ControllerTransportValues TcpQpair::ControllerValues() const {
   return values_;
 }

@@ -113,6 +113,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   void AbortData(Capsule* c) override;
   uint64_t MaxTransferSize() const override;
   std::string PeerName() const override;
+  bool SecureChannelNqns(std::string* hostnqn, std::string* subnqn) const override;
   ControllerTransportValues ControllerValues() const override;
   bool DigestsSentData() const override { return tcp_.data_digest; }
   bool HeaderDigests() const override { return tcp_.header_digest; }
