@@ -95,7 +95,8 @@ class Handshake {
     s = DeriveTlsPsk(psk, host.hostnqn, host.subnqn, host.tls.identity_version, d, &tp);
     if (!s.ok()) return s;
     std::unique_ptr<TlsSession> t;
-    s = TlsSession::Client(fd_, tp, &t);
+    // The nvme-cli derivation is Linux's way throughout, binders included (tls.h).
+    s = TlsSession::Client(fd_, tp, d == PskDerivation::kNvmeCli, &t);
     if (!s.ok()) return s;
     tls_ = std::move(t);
     phase_ = Phase::kTls;

@@ -15,6 +15,18 @@ namespace {
 
 constexpr char kSuite256[] = "TLS_AES_128_GCM_SHA256";
 constexpr char kSuite384[] = "TLS_AES_256_GCM_SHA384";
+// A server that sees a SHA-256 binder takes these (see ClientHello below).
+constexpr char kSuites256Server[] = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
+
+// The length of the first PSK binder in a ClientHello's pre_shared_key extension (RFC
+// 8446 4.2.11): the hash the client computed it with. 0 when there is none.
+size_t FirstBinderLength(const unsigned char* p, size_t n) {
+  auto u16 = [&](size_t at) { return static_cast<size_t>(p[at]) << 8 | p[at + 1]; };
+  if (n < 2) return 0;
+  const size_t ids = u16(0);
+  if (2 + ids + 3 > n) return 0;
+  return p[2 + ids + 2];  // binders<..>: uint16 length, then uint8 length of the first
+}
 // Read-ahead: several records per read(). A host has few connections, each busy; a
 // target may have thousands.
 constexpr int kClientReadBuffer = 256 * 1024;
@@ -34,6 +46,11 @@ std::string TakeErrors(const char* what) {
 const SSL_CIPHER* CipherFor(SSL* ssl, PskHash h) {
   static const unsigned char k256[] = {0x13, 0x01}, k384[] = {0x13, 0x02};
   return SSL_CIPHER_find(ssl, h == PskHash::kSha384 ? k384 : k256);
+}
+
+const SSL_CIPHER* Chacha20(SSL* ssl) {
+  static const unsigned char id[] = {0x13, 0x03};
+  return SSL_CIPHER_find(ssl, id);
 }
 
 SSL_SESSION* PskSession(const Secret& key, const SSL_CIPHER* cipher) {
@@ -80,7 +97,9 @@ struct TlsGlue {
                        SSL_SESSION** sess) {
     TlsSession* s = Of(ssl);
     *sess = nullptr;
-    const SSL_CIPHER* cipher = CipherFor(ssl, s->psk_.hash);
+    const SSL_CIPHER* cipher = s->sha256_binder_ && s->psk_.hash == PskHash::kSha384
+                                   ? Chacha20(ssl)
+                                   : CipherFor(ssl, s->psk_.hash);
     if (cipher == nullptr) return 0;
     if (md != nullptr && EVP_MD_get_type(md) != EVP_MD_get_type(SSL_CIPHER_get_handshake_digest(cipher))) {
       return 1;  // a retry for another hash: this PSK does not go with it
@@ -112,6 +131,21 @@ struct TlsGlue {
     return 1;
   }
 
+  // Before the suite is chosen: a PSK binder's length says the hash the client used, and
+  // the suites offered are cut to those of that hash, so that the PSK can be used. Linux's
+  // tlshd (GnuTLS 3.8.9) makes SHA-256 binders for SHA-384 PSKs too and then offers, of
+  // SHA-256 suites, only CHACHA20-POLY1305, which is why that suite is accepted here.
+  static int ClientHello(SSL* ssl, int*, void*) {
+    const unsigned char* ext = nullptr;
+    size_t len = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &ext, &len) == 1) {
+      const size_t binder = FirstBinderLength(ext, len);
+      if (binder == 32) SSL_set_ciphersuites(ssl, kSuites256Server);
+      if (binder == 48) SSL_set_ciphersuites(ssl, kSuite384);
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+  }
+
   static SSL_CTX* NewCtx(bool server) {
     SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (ctx == nullptr) return nullptr;
@@ -127,6 +161,7 @@ struct TlsGlue {
     SSL_CTX_set_ciphersuites(ctx, (std::string(kSuite384) + ":" + kSuite256).c_str());
     if (server) {
       SSL_CTX_set_psk_find_session_callback(ctx, ServerPsk);
+      SSL_CTX_set_client_hello_cb(ctx, ClientHello, nullptr);
     } else {
       SSL_CTX_set_psk_use_session_callback(ctx, ClientPsk);
     }
@@ -171,12 +206,17 @@ TlsSession::TlsSession(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }
 
-Status TlsSession::Client(int fd, const TlsPsk& psk, std::unique_ptr<TlsSession>* out) {
+Status TlsSession::Client(int fd, const TlsPsk& psk, bool sha256_binder,
+                          std::unique_ptr<TlsSession>* out) {
   Status s = TlsGlue::New(fd, false, out);
   if (!s.ok()) return s;
   (*out)->psk_ = psk;
   (*out)->identity_ = psk.identity;
-  SSL_set_ciphersuites((*out)->ssl_, psk.hash == PskHash::kSha384 ? kSuite384 : kSuite256);
+  (*out)->sha256_binder_ = sha256_binder;
+  const char* suites = psk.hash == PskHash::kSha256 ? kSuite256
+                       : sha256_binder            ? "TLS_CHACHA20_POLY1305_SHA256"
+                                                  : kSuite384;
+  SSL_set_ciphersuites((*out)->ssl_, suites);
   return Status::OK();
 }
 

@@ -11,9 +11,11 @@
 //
 // Ciphers: the two suites the NVMe/TCP specification names, TLS_AES_128_GCM_SHA256 (for a
 // SHA-256 PSK) and TLS_AES_256_GCM_SHA384 (SHA-384). A client offers the one its PSK's hash
-// goes with; a server takes either and gives the PSK the suite negotiated, so that a peer
-// computing a SHA-384 PSK's binder with SHA-256 (GnuTLS before 3.8.11, Linux's tlshd)
-// still gets in. psk_dhe_ke (ephemeral (EC)DHE with the PSK) is what a client offers;
+// goes with. A server reads the hash of the client's PSK binder before choosing, keeps
+// the suites of that hash, and gives the PSK the suite negotiated, so that a peer that
+// computes a SHA-384 PSK's binder with SHA-256 (GnuTLS before 3.8.11: Linux's tlshd) still
+// gets in; for such a peer, which offers no other SHA-256 suite, a server also takes
+// TLS_CHACHA20_POLY1305_SHA256. psk_dhe_ke (ephemeral (EC)DHE with the PSK) is what a client offers;
 // a server also accepts psk_ke. No certificates, no session tickets, no resumption.
 //
 // Threads: a session belongs to the thread of the socket's event loop. The server's
@@ -42,7 +44,11 @@ class TlsSession {
   using PskLookup = std::function<bool(std::string_view identity, TlsPsk* out)>;
 
   // fd stays the caller's: the session never closes it.
-  static Status Client(int fd, const TlsPsk& psk, std::unique_ptr<TlsSession>* out);
+  // sha256_binder: a SHA-384 PSK is offered as Linux's tlshd 1.0 (GnuTLS 3.8.9) offers
+  // and expects it, with a SHA-256 binder and TLS_CHACHA20_POLY1305_SHA256, the one
+  // SHA-256 suite tlshd allows for such a key; otherwise as the specification says.
+  static Status Client(int fd, const TlsPsk& psk, bool sha256_binder,
+                       std::unique_ptr<TlsSession>* out);
   static Status Server(int fd, PskLookup lookup, std::unique_ptr<TlsSession>* out);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
@@ -84,6 +90,7 @@ class TlsSession {
   int fd_;
   SSL* ssl_;
   TlsPsk psk_;          // client: the PSK offered
+  bool sha256_binder_ = false;
   PskLookup lookup_;    // server
   std::string identity_;
   std::string peer_host_;
