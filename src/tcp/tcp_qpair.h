@@ -196,6 +196,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   void TlsEmit(const uint8_t* p, size_t n);
   void TlsEmitStaged();
   void CloseSocket();
+  bool PopWritten();
   void OnPduWritten(TxPdu* p);
   void DropUnsent(const Status& s);
   void WantWritable(bool on);

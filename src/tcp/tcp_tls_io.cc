@@ -133,11 +133,7 @@ bool TcpQpair::WriteSomeTls() {
       return false;
     }
     while (tx_head_ != nullptr && tx_head_->written == tx_head_->total()) {
-      TxPdu* p = tx_head_;
-      tx_head_ = p->next;
-      if (tx_head_ == nullptr) tx_tail_ = nullptr;
-      OnPduWritten(p);
-      if (fd_ < 0) return false;  // a callback failed or freed the queue pair
+      if (!PopWritten()) return false;
     }
   }
   WantWritable(false);
