@@ -13,6 +13,7 @@
 #include "nvmf/spec/fabrics.h"
 #include "nvmf/target.h"
 #include "support/loopback.h"
+#include "support/test_host.h"
 
 namespace nvmf::test {
 namespace {
@@ -184,6 +185,25 @@ TEST_F(Tls, AWrongOrUnknownKeyFailsOnlyThatConnection) {
   EXPECT_FALSE(wrong_optional.Connect(Opts(kOptional, kHost384, kKey01)).ok());
   ExpectData(good, 7);
   EXPECT_FALSE(LogMentions("paWlpaWlpaWl"));
+}
+
+// The key binds the queue to the host and subsystem of its PSK identity: a Connect that
+// names others is refused.
+TEST_F(Tls, ConnectMustNameTheHostOfThePskIdentity) {
+  EventLoop loop;
+  tcp::HostOptions o;
+  o.tls.enabled = true;
+  o.tls.key = kKey01;
+  o.hostnqn = kHost256;
+  o.subnqn = kNqn;
+  TestQueue impostor(&loop), honest(&loop);
+  ASSERT_TRUE(impostor.Open(tgt->ports()[kRequired], o).ok());
+  spec::Cqe cqe = impostor.Connect(kNqn, 0, 0xFFFF, 31, 0, kHost384);
+  EXPECT_EQ(Sct(cqe), spec::kSctCommandSpecific);
+  EXPECT_EQ(Sc(cqe), spec::kScConnectInvalidHost);
+  EXPECT_GE(WaitLog({"PSK identity names host", kHost256}, 1), 1u);
+  ASSERT_TRUE(honest.Open(tgt->ports()[kRequired], o).ok());
+  EXPECT_EQ(St(honest.Connect(kNqn, 0, 0xFFFF, 31, 0, kHost256)), 0);
 }
 
 TEST_F(Tls, DiscoveryLogSaysTreqAndTsas) {
