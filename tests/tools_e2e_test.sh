@@ -129,7 +129,7 @@ key01='NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:'
 printf '%s\n' "$key01" >"$work/psk"; chmod 600 "$work/psk"
 printf '%s\n' 'NVMeTLSkey-1:01:paWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWFL193:' >"$work/wrong"; chmod 600 "$work/wrong"
 "$tgt" --listen 127.0.0.1:0 --nqn "$nqn" --ns mem:16M --tls required --psk "$tls_host=@$work/psk" \
-  >"$work/t5.out" 2>"$work/t5.log" & pid=$!
+  --control-socket "$work/tls.sock" >"$work/t5.out" 2>"$work/t5.log" & pid=$!
 for _ in $(seq 100); do grep -q ready "$work/t5.out" && break; sleep 0.05; done
 p5=$(sed -nE 's/.* on [^ ]*:([0-9]+).*/\1/p' "$work/t5.out")
 T=(-a 127.0.0.1 -s "$p5" -n "$nqn" -q "$tls_host")
@@ -140,6 +140,13 @@ check "TLS: a plain host is refused" bash -c "! '$ctl' identify ${T[*]} --timeou
 check "TLS: the wrong key is refused" bash -c "! '$ctl' identify ${T[*]} --tls --tls-key-file '$work/wrong' --timeout 3"
 check "TLS: a malformed key is a clear error" bash -c "'$ctl' identify ${T[*]} --tls --tls-key 'NVMeTLSkey-1:01:AAAA:' 2>&1 | grep -q '32-byte key'"
 check "TLS: failures are counted per host" bash -c "sleep 0.2; grep -q '1 failure for $tls_host' '$work/t5.log' && grep -q 'plain ICReq was refused' '$work/t5.log'"
+tls_listener_add() {  # a port added at run time with TLS optional takes both kinds of host
+  local p
+  p=$("$targetctl" -s "$work/tls.sock" listener-add 7 127.0.0.1:0 --tls optional | sed -nE 's/.*:([0-9]+)$/\1/p')
+  [[ -n $p ]] && "$ctl" identify -a 127.0.0.1 -s "$p" -n "$nqn" -q "$tls_host" >/dev/null &&
+    "$ctl" identify -a 127.0.0.1 -s "$p" -n "$nqn" -q "$tls_host" --tls --tls-key-file "$work/psk" >/dev/null
+}
+check "TLS: nvmf-targetctl listener-add --tls optional" tls_listener_add
 check "TLS: no key in the log" bash -c "! grep -q 'AAECAwQF\|paWlpaWl' '$work/t5.log' '$work/t5.out'"
 kill -TERM $pid; wait $pid; pid=
 ((fails == 0)) && echo "tools e2e: all passed" || { echo "tools e2e: $fails failed"; sed 's/^/  target| /' "$work/target.log" | tail -20; }
