@@ -24,7 +24,7 @@ void TuneSocket(int fd) {
   fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-void Wipe(std::string* s) {
+static void Wipe(std::string* s) {
   if (!s->empty()) OPENSSL_cleanse(s->data(), s->size());
 }
 
