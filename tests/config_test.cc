@@ -112,6 +112,31 @@ TEST(NvmetcliConfig, AnaGroupsAndNamespaceGroups) {
   EXPECT_NE(JsonError(j).find("\"ana_grpid\" must be between 1 and 32"), std::string::npos) << JsonError(j);
 }
 
+TEST(NvmetcliConfig, TlsPortsRoundTrip) {
+  json j = {{"subsystems", {{{"nqn", "nqn.2024-01.io.nvmf:a"}, {"namespaces", {{{"nsid", 1}, {"device", {{"path", "mem:1M"}}}}}}}}},
+            {"ports", {{{"portid", 1},
+                        {"addr", {{"traddr", "127.0.0.1"}, {"trsvcid", "4420"}, {"tsas", "tls1.3"}, {"treq", "required"}}},
+                        {"subsystems", {"nqn.2024-01.io.nvmf:a"}}},
+                       {{"portid", 2},
+                        {"addr", {{"traddr", "127.0.0.1"}, {"trsvcid", "4421"}, {"addr_tsas", "tls1.3"}, {"addr_treq", "not required"}}},
+                        {"subsystems", {"nqn.2024-01.io.nvmf:a"}}},
+                       {{"portid", 3},
+                        {"addr", {{"traddr", "127.0.0.1"}, {"trsvcid", "4422"}, {"treq", "not specified"}}},
+                        {"subsystems", {"nqn.2024-01.io.nvmf:a"}}}}}};
+  TargetConfig tc = ParseOk(j.dump());
+  ASSERT_EQ(tc.ports.size(), 3u);
+  EXPECT_EQ(tc.ports[0].tls, SecureChannel::kRequired);
+  EXPECT_EQ(tc.ports[1].tls, SecureChannel::kOptional);
+  EXPECT_EQ(tc.ports[2].tls, SecureChannel::kNone);
+  TargetConfig again = ParseOk(FormatNvmetcliConfig(tc));
+  for (size_t i = 0; i < 3; i++) EXPECT_EQ(again.ports[i].tls, tc.ports[i].tls) << i;
+  EXPECT_EQ(FormatNvmetcliConfig(tc).find("psk"), std::string::npos);
+  j["ports"][0]["addr"]["tsas"] = "tls1.2";
+  EXPECT_NE(JsonError(j).find("must be none or tls1.3"), std::string::npos) << JsonError(j);
+  j["ports"][0]["addr"]["tsas"] = "none";
+  EXPECT_NE(JsonError(j).find("required needs"), std::string::npos) << JsonError(j);
+}
+
 TEST(NvmetcliConfig, SampleFileStartsTarget) {
   TargetConfig tc = ParseOk(ReadSample());
   ASSERT_EQ(tc.ports.size(), 1u);

@@ -146,16 +146,44 @@ check "nvmf-target refuses a key file others may read" \
   bash -c "'$tgt' --listen 127.0.0.1:0 --nqn '$nqn' --dhchap-key '$auth_host=@$work/host.key' 2>&1 | grep -q 'chmod 600'; [ \${PIPESTATUS[0]} -ne 0 ]"
 chmod 600 "$work/host.key"
 "$tgt" --listen 127.0.0.1:0 --nqn "$nqn" --ns mem:16M --dhchap-key "$auth_host=@$work/host.key" \
-  --dhchap-dhgroup ffdhe2048 >"$work/t5.out" 2>>"$work/target.log" & pid=$!
+  --dhchap-dhgroup ffdhe2048 >"$work/t6.out" 2>>"$work/target.log" & pid=$!
+for _ in $(seq 100); do grep -q ready "$work/t6.out" && break; sleep 0.05; done
+p6=$(sed -nE 's/.* on [^ ]*:([0-9]+).*/\1/p' "$work/t6.out")
+A6=(-a 127.0.0.1 -s "$p6" -n "$nqn" -q "$auth_host")
+check "verify with DH-HMAC-CHAP, the secret from a file" \
+  bash -c "'$ctl' verify ${A6[*]} -S '@$work/host.key' --size 4M --bs 16k --qd 4 -i 2 | grep -q '0 mismatched'"
+check "a host without the secret is told to give one" \
+  bash -c "'$ctl' identify ${A6[*]} 2>&1 | grep -q 'requires DH-HMAC-CHAP'; [ \${PIPESTATUS[0]} -eq 1 ]"
+check "a wrong secret is refused" \
+  bash -c "'$ctl' identify ${A6[*]} -S \$('$ctl' gen-dhchap-key) 2>&1 | grep -q 'refused DH-HMAC-CHAP'; [ \${PIPESTATUS[0]} -eq 1 ]"
+kill -TERM $pid; wait $pid; pid=
+
+# TLS: a port that requires it, keys from files (kept out of ps), the wrong key and a plain
+# host refused, and the key never in the target's log.
+tls_host=nqn.2024-01.io.nvmf:tls-host
+key01='NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:'
+printf '%s\n' "$key01" >"$work/psk"; chmod 600 "$work/psk"
+printf '%s\n' 'NVMeTLSkey-1:01:paWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWFL193:' >"$work/wrong"; chmod 600 "$work/wrong"
+"$tgt" --listen 127.0.0.1:0 --nqn "$nqn" --ns mem:16M --tls required --psk "$tls_host=@$work/psk" \
+  --control-socket "$work/tls.sock" >"$work/t5.out" 2>"$work/t5.log" & pid=$!
 for _ in $(seq 100); do grep -q ready "$work/t5.out" && break; sleep 0.05; done
 p5=$(sed -nE 's/.* on [^ ]*:([0-9]+).*/\1/p' "$work/t5.out")
-A5=(-a 127.0.0.1 -s "$p5" -n "$nqn" -q "$auth_host")
-check "verify with DH-HMAC-CHAP, the secret from a file" \
-  bash -c "'$ctl' verify ${A5[*]} -S '@$work/host.key' --size 4M --bs 16k --qd 4 -i 2 | grep -q '0 mismatched'"
-check "a host without the secret is told to give one" \
-  bash -c "'$ctl' identify ${A5[*]} 2>&1 | grep -q 'requires DH-HMAC-CHAP'; [ \${PIPESTATUS[0]} -eq 1 ]"
-check "a wrong secret is refused" \
-  bash -c "'$ctl' identify ${A5[*]} -S \$('$ctl' gen-dhchap-key) 2>&1 | grep -q 'refused DH-HMAC-CHAP'; [ \${PIPESTATUS[0]} -eq 1 ]"
+T=(-a 127.0.0.1 -s "$p5" -n "$nqn" -q "$tls_host")
+check "TLS: verify over a required port with --tls-key-file" bash -c "'$ctl' verify ${T[*]} --tls --tls-key-file '$work/psk' --size 4M -i 2 | grep -q '0 mismatched'"
+check "TLS: --tls-key @FILE, identity version 0" "$ctl" identify "${T[@]}" --tls --tls-key "@$work/psk" --psk-identity 0
+check "TLS: the target logs the secured connection" grep -q 'secured (TLS 1.3 TLS_AES_128_GCM_SHA256, identity NVMe1R01' "$work/t5.log"
+check "TLS: a plain host is refused" bash -c "! '$ctl' identify ${T[*]} --timeout 3"
+check "TLS: the wrong key is refused" bash -c "! '$ctl' identify ${T[*]} --tls --tls-key-file '$work/wrong' --timeout 3"
+check "TLS: a malformed key is a clear error" bash -c "'$ctl' identify ${T[*]} --tls --tls-key 'NVMeTLSkey-1:01:AAAA:' 2>&1 | grep -q '32-byte key'"
+check "TLS: failures are counted per host" bash -c "sleep 0.2; grep -q '1 failure for $tls_host' '$work/t5.log' && grep -q 'plain ICReq was refused' '$work/t5.log'"
+tls_listener_add() {  # a port added at run time with TLS optional takes both kinds of host
+  local p
+  p=$("$targetctl" -s "$work/tls.sock" listener-add 7 127.0.0.1:0 --tls optional | sed -nE 's/.*:([0-9]+)$/\1/p')
+  [[ -n $p ]] && "$ctl" identify -a 127.0.0.1 -s "$p" -n "$nqn" -q "$tls_host" >/dev/null &&
+    "$ctl" identify -a 127.0.0.1 -s "$p" -n "$nqn" -q "$tls_host" --tls --tls-key-file "$work/psk" >/dev/null
+}
+check "TLS: nvmf-targetctl listener-add --tls optional" tls_listener_add
+check "TLS: no key in the log" bash -c "! grep -q 'AAECAwQF\|paWlpaWl' '$work/t5.log' '$work/t5.out'"
 kill -TERM $pid; wait $pid; pid=
 ((fails == 0)) && echo "tools e2e: all passed" || { echo "tools e2e: $fails failed"; sed 's/^/  target| /' "$work/target.log" | tail -20; }
 exit $((fails > 0))

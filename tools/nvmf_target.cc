@@ -276,6 +276,9 @@ struct Options {
   std::vector<std::string> dhchap_ctrl_keys;
   std::string dhchap_hash = "hmac(sha256)";
   std::string dhchap_dhgroup = "null";
+  std::string tls;
+  std::vector<std::string> psks;
+  std::string tls_derive = nvmf::kDefaultTlsDerivation;
 };
 
 // --dhchap-key / --dhchap-ctrl-key values (NQN=SECRET) into the hosts' credentials.
@@ -302,6 +305,28 @@ bool AddCredentials(const Options& o, TargetConfig* tc, std::string* error) {
   for (const std::string& v : o.dhchap_ctrl_keys) {
     if (!split("--dhchap-ctrl-key", v, &nqn, &secret)) return false;
     tc->hosts[nqn].dhchap_ctrl_key = secret;
+  }
+  return true;
+}
+
+// --psk HOSTNQN=KEY or HOSTNQN=@FILE into tc.tls_keys. Errors never quote the key.
+bool ParsePsks(const std::vector<std::string>& psks, TargetConfig* tc, std::string* error) {
+  for (const std::string& arg : psks) {
+    const size_t eq = arg.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *error = "--psk takes HOSTNQN=KEY or HOSTNQN=@FILE";
+      return false;
+    }
+    const std::string host = arg.substr(0, eq);
+    std::string key, warning;
+    Status s = nvmf::ReadSecretArgument(arg.substr(eq + 1), &key, &warning);
+    if (s.ok()) s = nvmf::CheckTlsKey(key);
+    if (!s.ok()) {
+      *error = "--psk for " + host + ": " + s.message();
+      return false;
+    }
+    if (!warning.empty()) LogLine("warning: " + warning);
+    tc->tls_keys[host] = key;
   }
   return true;
 }
@@ -374,6 +399,19 @@ int Run(int argc, char** argv) {
       ->type_name("PATH");
   app.add_option("--control-socket-mode", o.control_mode, "Access mode of the control socket (octal)")
       ->type_name("MODE");
+  auto* tls = app.add_option("--tls", o.tls,
+                             "Secure channel on every port: required (TLS 1.3 only), optional "
+                             "(TLS or plain), none (default; with --config, the file's "
+                             "tsas/treq decide)")
+                  ->check(CLI::IsMember({"required", "optional", "none"}));
+  app.add_option("--psk", o.psks,
+                 "A host's TLS PSK (repeatable): HOSTNQN=NVMeTLSkey-1:01:...: or "
+                 "HOSTNQN=@FILE (the key is the file's first line; keeps it out of ps)")
+      ->type_name("HOSTNQN=KEY");
+  app.add_option("--tls-derive", o.tls_derive,
+                 "How a PSK becomes the TLS PSK for identity version 0 hosts: nvme-cli "
+                 "(as Linux's nvme-cli) or spec; version 1 identities show which, both work")
+      ->check(CLI::IsMember({"nvme-cli", "spec"}));
   app.add_flag("--quiet", o.quiet, "Log nothing but the ready and stopped lines and errors");
   // Limits: what a peer can make the target hold. Each is logged when hit.
   TargetConfig& lim = o.limits;
@@ -485,6 +523,16 @@ int Run(int argc, char** argv) {
     std::string error;
     if (!AddCredentials(o, &tc, &error)) return Fail(error);
   }
+  if (tls->count() > 0) {
+    nvmf::SecureChannel sc = nvmf::SecureChannel::kNone;
+    nvmf::ParseSecureChannel(o.tls, &sc);  // checked by the flag's validator
+    for (PortConfig& p : tc.ports) p.tls = sc;
+  }
+  {
+    std::string error;
+    if (!ParsePsks(o.psks, &tc, &error)) return Fail(error);
+  }
+  tc.tls_derivation = o.tls_derive;
 
   // Every thread the target starts inherits this mask, so that the signals reach only
   // sigwait below.

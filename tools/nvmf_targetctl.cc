@@ -8,7 +8,7 @@
 //   nvmf-targetctl ns-remove NQN NSID
 //   nvmf-targetctl ns-resize NQN NSID SIZE
 //   nvmf-targetctl host-add NQN HOSTNQN | host-remove NQN HOSTNQN | allow-any-host NQN yes|no
-//   nvmf-targetctl listener-add PORTID [tcp|rdma:]ADDR:PORT | listener-remove PORTID
+//   nvmf-targetctl listener-add PORTID [tcp|rdma:]ADDR:PORT [--tls none|optional|required] | listener-remove PORTID
 //   nvmf-targetctl ana-state PORTID STATE [--group G]
 //   nvmf-targetctl save PATH
 //   nvmf-targetctl call METHOD [PARAMS-JSON]
@@ -148,6 +148,9 @@ int main(int argc, char** argv) {
   auto* la = app.add_subcommand("listener-add", "listen on one more port (discovery hosts are told)");
   la->add_option("portid", portid, "port ID (as in nvmetcli)")->required();
   la->add_option("address", listen, "[tcp:|rdma:]ADDR:PORT (PORT 0: a free one)")->required();
+  std::string tls = "none";
+  la->add_option("--tls", tls, "secure channel: none, optional or required (keys: nvmf-target --psk)")
+      ->check(CLI::IsMember({"none", "optional", "required"}));
   auto* lr = app.add_subcommand("listener-remove", "stop listening on a port and close its connections");
   lr->add_option("portid", portid, "port ID")->required();
   auto* ana = app.add_subcommand("ana-state", "set an ANA group's state through a port (hosts are told)");
@@ -220,7 +223,7 @@ int main(int argc, char** argv) {
     }
     if (port > 65535) Die(2, "bad port in " + listen);
     json r = Call(sock, "add_listener",
-                  {{"portid", portid}, {"trtype", trtype}, {"traddr", addr}, {"trsvcid", port}});
+                  {{"portid", portid}, {"trtype", trtype}, {"traddr", addr}, {"trsvcid", port}, {"tls", tls}});
     std::printf("port %u listening on %s %s:%s\n", portid, trtype.c_str(), addr.c_str(),
                 r.value("trsvcid", "").c_str());
   } else if (lr->parsed()) {

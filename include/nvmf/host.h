@@ -102,6 +102,9 @@ struct ConnectOptions {
   // controller that does not authenticate is refused.
   std::string dhchap_secret;
   std::string dhchap_ctrl_secret;
+  // A secure channel on every queue (NVMe/TCP: TLS 1.3 with the PSK tls.key; the PSK
+  // identity names hostnqn and subnqn). A transport without secure channels refuses it.
+  HostTlsConfig tls;
 };
 
 // An asynchronous event, with the log page it named (read, which re-arms the event).

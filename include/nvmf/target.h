@@ -50,6 +50,9 @@ struct PortConfig {
   std::vector<std::string> subsystems;  // NQNs exposed here; empty: all of them
   TransportType trtype = TransportType::kTcp;
   std::map<uint32_t, uint8_t> ana_states;  // ANA group -> spec::AnaState; absent: optimized
+  // Secure channel (NVMe/TCP TLS 1.3 with PSKs): not offered, optional or required. The
+  // discovery log's TREQ and TSAS say it; TargetConfig::tls_keys holds the keys.
+  SecureChannel tls = SecureChannel::kNone;
 };
 
 // DH-HMAC-CHAP credentials of one host NQN (docs/security.md). Each secret is in the
@@ -94,6 +97,11 @@ struct TargetConfig {
   uint32_t discovery_kato_ms = 120000;
   // TCP keepalive on every connection: idle seconds before probing (0: off).
   uint32_t tcp_keepalive_s = 60;
+  // TLS PSKs by host NQN, in the interchange format (secrets: never logged), for ports
+  // with a secure channel; and how they become TLS PSKs for identity version 0 hosts
+  // (nvmf/secure_channel.h: "nvme-cli" or "spec"; version 1 identities say which).
+  std::map<std::string, std::string> tls_keys;
+  std::string tls_derivation = kDefaultTlsDerivation;
   // Receives log lines (connections, errors); null: standard error.
   std::function<void(const std::string&)> log;
 };

@@ -19,6 +19,9 @@
 #include "nvmf/transport.h"
 
 namespace nvmf {
+namespace tcp {
+class TlsSession;
+}
 
 // Parameters of an NVMe/TCP queue pair, as negotiated by ICReq/ICResp (Connect and
 // Listener below produce them).
@@ -32,6 +35,9 @@ struct TcpQpairParams {
   uint32_t maxh2cdata = 131072; // largest H2CData payload the controller accepts
   uint32_t max_icd = 8192;      // in-capsule data size: host, the peer's; controller, ours
   bool c2h_success = false;     // controller: end reads with the C2HData SUCCESS flag
+  // Set when the connection runs TLS: every byte after the TLS handshake goes through it.
+  std::shared_ptr<tcp::TlsSession> tls;
+  std::string tls_identity;     // the PSK identity (names the host and subsystem NQNs)
 };
 
 }  // namespace nvmf
@@ -49,6 +55,10 @@ struct HostOptions {
   uint8_t hpda = 0;            // our data alignment, 0's based dwords (0: 4 bytes)
   uint32_t maxr2t = 16;        // outstanding R2Ts per command we accept (1-based)
   std::chrono::milliseconds timeout{10000};  // TCP connect plus ICReq/ICResp
+  // TLS 1.3 with a PSK before ICReq (tls.enabled); the NQNs make the PSK identity.
+  HostTlsConfig tls;
+  std::string hostnqn;
+  std::string subnqn;
 };
 
 struct ControllerOptions {
@@ -68,6 +78,14 @@ struct ControllerOptions {
   std::function<bool()> admit;
   std::function<void(const std::string&)> log;
   uint32_t keepalive_s = 0;  // TCP keepalive: idle seconds before probes start (0: off)
+  // TLS: a port that requires it closes a connection whose first bytes are not a TLS
+  // ClientHello; an optional one takes either. Failures are logged (never the keys) and
+  // counted per host NQN (per peer address when the host is not known).
+  PortTlsConfig tls;
+  // Called for each TLS failure (and plain connection a required port refused), with the
+  // host NQN of the identity offered ("" when none) and the peer's address.
+  std::function<void(const std::string& hostnqn, const std::string& peer, const Status&)>
+      on_tls_failure;
 };
 
 using ConnectCallback = std::function<void(const Status&, const TcpQpairParams&)>;

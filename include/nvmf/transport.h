@@ -83,6 +83,7 @@
 #include "nvmf/callback.h"
 #include "nvmf/event_loop.h"
 #include "nvmf/memdesc.h"
+#include "nvmf/secure_channel.h"
 #include "nvmf/spec/admin.h"
 #include "nvmf/spec/nvme.h"
 #include "nvmf/status.h"
@@ -140,6 +141,10 @@ struct HostConnectParams {
   bool header_digest = false;   // NVMe/TCP
   bool data_digest = false;     // NVMe/TCP
   std::chrono::milliseconds timeout{10000};
+  // A secure channel (NVMe/TCP: TLS 1.3 before ICReq). The NQNs name the PSK identity.
+  HostTlsConfig tls;
+  std::string hostnqn;
+  std::string subnqn;
 };
 using ConnectCallback = std::function<void(const Status&, Connection)>;
 void ConnectTransport(EventLoop* loop, const TransportAddress& addr,
@@ -166,6 +171,9 @@ struct ListenParams {
   bool allow_header_digest = true;
   bool allow_data_digest = true;
   uint32_t keepalive_s = 0;  // TCP keepalive idle seconds (0: off)
+  // Secure channel: required, optional or not offered, and the hosts' keys. Handshake
+  // failures close only that connection; they are counted per host and logged.
+  PortTlsConfig tls;
   // Limits (docs/reliability.md). Connections still in their transport handshake: past
   // max_handshakes, new ones are refused at once. admit (optional) is asked before each
   // new connection; false refuses it. Every limit hit is reported through log.
@@ -202,6 +210,9 @@ Role QpairRole(const Qpair* qp);
 bool QpairIsAdmin(const Qpair* qp);
 // The peer's address ("10.0.0.1:4420"), for logs.
 std::string QpairPeerName(const Qpair* qp);
+// A queue pair on a secure channel (NVMe/TCP TLS): the host and subsystem NQNs its PSK
+// identity named, which a controller holds the Connect command to. False without one.
+bool QpairSecureChannelNqns(const Qpair* qp, std::string* hostnqn, std::string* subnqn);
 // Controller: the values this queue pair's transport reports (see ListenParams).
 ControllerTransportValues QpairControllerValues(const Qpair* qp);
 

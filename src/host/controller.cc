@@ -174,6 +174,9 @@ void Controller::OpenQueue(uint16_t qid) {
   hp.header_digest = opts_.header_digest;
   hp.data_digest = opts_.data_digest;
   hp.timeout = opts_.connect_timeout;
+  hp.tls = opts_.tls;
+  hp.hostnqn = opts_.hostnqn;
+  hp.subnqn = opts_.subnqn;
   TransportAddress addr{opts_.trtype, opts_.traddr, std::to_string(opts_.trsvcid)};
   uint64_t gen = generation_;
   std::shared_ptr<bool> alive = alive_;

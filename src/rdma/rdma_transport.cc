@@ -14,11 +14,18 @@ class RdmaTransport : public Transport {
   }
   void Connect(EventLoop* loop, const TransportAddress& addr, const HostConnectParams& params,
                ConnectCallback cb) override {
+    if (params.tls.enabled) {
+      loop->Post([cb] { cb(Status::NotSupported("NVMe/RDMA has no secure channel (TLS is NVMe/TCP's)"), nullptr); });
+      return;
+    }
     rdma::Connect(loop, addr, params, std::move(cb));
   }
   Status Listen(EventLoop* loop, const TransportAddress& addr, const ListenParams& params,
                 TransportListener::AcceptCallback cb,
                 std::unique_ptr<TransportListener>* out) override {
+    if (params.tls.channel != SecureChannel::kNone) {
+      return Status::NotSupported("NVMe/RDMA ports cannot offer TLS");
+    }
     return rdma::Listen(loop, addr, params, std::move(cb), out);
   }
 };

@@ -22,8 +22,11 @@
 //                 ffdhe2048 ... ffdhe8192); checked when the target starts.
 //   ANA: ports[].ana_groups[] "grpid" (1-32) with "ana": "state" (optimized, non-optimized,
 //   inaccessible, persistent-loss, change), and namespaces[] "ana_grpid" (absent: 1).
-// Everything else (attr.version, cntlid ranges, param, referrals, nguid, treq, tsas, ...)
-// is ignored.
+//   TLS: ports[].addr "tsas" ("none" or "tls1.3") and "treq" ("required", "not required",
+//   "not specified"; also as "addr_tsas"/"addr_treq", Linux's configfs names): tls1.3 with
+//   required makes a TLS-only port, tls1.3 otherwise an optional one. The keys are not
+//   in the file (Linux keeps them in a keyring): nvmf-target's --psk gives them.
+// Everything else (attr.version, cntlid ranges, param, referrals, nguid, ...) is ignored.
 //
 // Namespace backends: "device.path" names a file or block device, which becomes
 // "file:PATH". Our extension: a path that starts with "mem:", "null:" or "file:" is a
@@ -267,6 +270,35 @@ Status ParseSubsystem(const json& j, const std::string& where, SubsystemConfig* 
   return Status::OK();
 }
 
+// The secure channel from "addr"'s "tsas" ("none" or "tls1.3") and "treq" ("required",
+// "not required", "not specified"), also under Linux's configfs names "addr_tsas" and
+// "addr_treq". TLS 1.3 required makes the port TLS-only; otherwise TLS is optional.
+Status ParsePortTls(const json& addr, const std::string& where, PortConfig* port) {
+  std::string tsas, treq;
+  for (const char* key : {"tsas", "addr_tsas"}) {
+    Status s = GetString(addr, key, where, std::string("addr.") + key, false, &tsas);
+    if (!s.ok()) return s;
+  }
+  for (const char* key : {"treq", "addr_treq"}) {
+    Status s = GetString(addr, key, where, std::string("addr.") + key, false, &treq);
+    if (!s.ok()) return s;
+  }
+  if (!treq.empty() && treq != "required" && treq != "not required" && treq != "not specified") {
+    return Bad(where, "\"addr.treq\" must be required, not required or not specified, not '" + treq + "'");
+  }
+  if (tsas.empty() || tsas == "none") {
+    if (treq == "required") return Bad(where, "\"addr.treq\" required needs \"addr.tsas\" tls1.3");
+    port->tls = SecureChannel::kNone;
+    return Status::OK();
+  }
+  if (tsas != "tls1.3") {
+    return Bad(where, "\"addr.tsas\" must be none or tls1.3, not '" + tsas + "'");
+  }
+  if (port->trtype != TransportType::kTcp) return Bad(where, "TLS is for NVMe/TCP ports only");
+  port->tls = treq == "required" ? SecureChannel::kRequired : SecureChannel::kOptional;
+  return Status::OK();
+}
+
 Status ParsePort(const json& j, const std::string& index_where,
                  const std::set<std::string>& subsystem_nqns, PortConfig* port) {
   if (!j.is_object()) {
@@ -331,6 +363,9 @@ Status ParsePort(const json& j, const std::string& index_where,
   } else {
     return WrongType(where, "addr.trsvcid", "a string", *svc);
   }
+
+  s = ParsePortTls(*addr, where, port);
+  if (!s.ok()) return s;
 
   const json* groups;
   s = GetArray(j, "ana_groups", where, "ana_groups", &groups);

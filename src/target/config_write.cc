@@ -68,12 +68,16 @@ std::string FormatNvmetcliConfig(const TargetConfig& config) {
       const uint8_t st = it == p.ana_states.end() ? uint8_t{spec::kAnaOptimized} : it->second;
       groups.push_back({{"grpid", grp}, {"ana", {{"state", AnaStateName(st)}}}});
     }
+    json addr = {{"trtype", TransportTypeName(p.trtype)},
+                 {"adrfam", v6 ? "ipv6" : "ipv4"},
+                 {"traddr", p.addr},
+                 {"trsvcid", std::to_string(p.port)}};
+    if (p.tls != SecureChannel::kNone) {  // as nvmetcli names them; keys stay out
+      addr["tsas"] = "tls1.3";
+      addr["treq"] = p.tls == SecureChannel::kRequired ? "required" : "not required";
+    }
     ports.push_back({{"portid", p.portid},
-                     {"addr",
-                      {{"trtype", TransportTypeName(p.trtype)},
-                       {"adrfam", v6 ? "ipv6" : "ipv4"},
-                       {"traddr", p.addr},
-                       {"trsvcid", std::to_string(p.port)}}},
+                     {"addr", addr},
                      {"ana_groups", groups},
                      {"subsystems", subs}});
   }

@@ -145,6 +145,7 @@ json PortsJson(const TargetConfig& c) {
                      {"traddr", p.addr},
                      {"trsvcid", std::to_string(p.port)},
                      {"subsystems", p.subsystems},
+                     {"tls", SecureChannelName(p.tls)},
                      {"ana_states", ana}});
   }
   return ports;
@@ -245,6 +246,9 @@ const std::map<std::string, Method>& Methods() {
          }
          pc.addr = p.String("traddr");
          pc.port = static_cast<uint16_t>(p.Uint("trsvcid", 65535));
+         if (!ParseSecureChannel(p.String("tls", "none"), &pc.tls)) {
+           throw Failure{kInvalidParams, "\"tls\" must be none, optional or required"};
+         }
          uint16_t bound = 0;
          Check(t->AddListener(pc, &bound));
          return json{{"portid", pc.portid}, {"trsvcid", std::to_string(bound)}};

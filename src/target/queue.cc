@@ -364,6 +364,14 @@ void QueueHandler::FinishConnect(Request* r) {
   if (sqe.recfmt != 0) return Complete(r, Fabrics(spec::kScConnectIncompatibleFormat));
   const std::string subnqn = NqnField(data.subnqn);
   const std::string hostnqn = NqnField(data.hostnqn);
+  // A secure channel's key names a host and a subsystem: Connect may not claim others.
+  if (std::string tls_host, tls_sub; QpairSecureChannelNqns(qp_, &tls_host, &tls_sub) &&
+                                     (tls_host != hostnqn || tls_sub != subnqn)) {
+    tc_->Log("connect from " + peer_ + " refused: host '" + hostnqn + "' to '" + subnqn +
+             "' on a TLS connection whose PSK identity names host '" + tls_host + "' and '" +
+             tls_sub + "'");
+    return Complete(r, Fabrics(spec::kScConnectInvalidHost));
+  }
   const Subsystem* sub = tc_->FindSubsystem(subnqn);
   if (sub == nullptr) {
     return invalid(offsetof(spec::ConnectData, subnqn), true, "unknown subsystem '" + subnqn + "'");

@@ -327,6 +327,34 @@ class TargetImpl final : public Target {
   }
 
   // Binds a port and adds it to the context; on the first loop's thread, or before it runs.
+  // A port's secure channel: its requirement and a copy of the keys (the listener's loop
+  // reads them; a reconfiguration makes new listeners).
+  Status PortTls(const PortConfig& p, PortTlsConfig* out) {
+    out->channel = p.tls;
+    if (p.tls == SecureChannel::kNone) return Status::OK();
+    const std::string where = "port " + std::to_string(p.portid) + ": ";
+    if (tc_.config.tls_keys.empty()) {
+      return Status::InvalidArgument(where + "TLS " + SecureChannelName(p.tls) +
+                                     " needs a PSK for at least one host (--psk)");
+    }
+    if (!ValidTlsDerivation(tc_.config.tls_derivation)) {
+      return Status::InvalidArgument("TLS PSK derivation must be nvme-cli or spec");
+    }
+    for (const auto& [host, key] : tc_.config.tls_keys) {
+      Status s = CheckTlsKey(key);
+      if (!s.ok()) return Status::InvalidArgument(where + "host " + host + ": " + s.message());
+    }
+    auto keys = std::make_shared<const std::map<std::string, std::string>>(tc_.config.tls_keys);
+    out->key_for_host = [keys](const std::string& host, std::string* key) {
+      auto it = keys->find(host);
+      if (it == keys->end()) return false;
+      *key = it->second;
+      return true;
+    };
+    out->derivation = tc_.config.tls_derivation;
+    return Status::OK();
+  }
+
   Status Listen(const PortConfig& p) {
     if (listeners_.count(p.portid) != 0) {
       return Status::AlreadyExists("port " + std::to_string(p.portid) + " exists already");
@@ -343,9 +371,12 @@ class TargetImpl final : public Target {
     }
     auto state = std::make_shared<PortState>(p.portid);
     for (const auto& [grp, st] : p.ana_states) state->ana[grp].store(st);
+    ListenParams lp = lp_;
+    Status s = PortTls(p, &lp.tls);
+    if (!s.ok()) return s;
     std::unique_ptr<TransportListener> l;
     TransportAddress addr{p.trtype, p.addr, std::to_string(p.port)};
-    Status s = ListenTransport(workers_[0]->loop.get(), addr, lp_,
+    s = ListenTransport(workers_[0]->loop.get(), addr, lp,
                                [this, state](Connection c) { Accept(std::move(c), state); }, &l);
     if (!s.ok()) return s;
     BoundPort bp{p, l->port(), l->ControllerValues(), {}, state};

@@ -1,6 +1,7 @@
 #include "tcp/handshake.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -11,6 +12,8 @@
 #include <string>
 
 #include "tcp/pdu_codec.h"
+#include "tcp/tcp_transport.h"
+#include "tcp/tls.h"
 
 namespace nvmf::tcp {
 
@@ -21,7 +24,19 @@ void TuneSocket(int fd) {
   fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+static void Wipe(std::string* s) {
+  if (!s->empty()) OPENSSL_cleanse(s->data(), s->size());
+}
+
+// The first byte of a TLS record carrying a handshake message (a ClientHello); an
+// NVMe/TCP connection starts with ICReq, PDU type 0.
+constexpr uint8_t kTlsHandshakeRecord = 0x16;
+
 // Self-owned: deletes itself once it has called its callback (or is cancelled).
+//
+// Phases: a controller whose port offers TLS first peeks at the first byte (kDetect); TLS
+// then runs its handshake (kTls) and ICReq/ICResp follow inside it (kIc), through the same
+// send/receive code with the session in between.
 class Handshake {
  public:
   Handshake(EventLoop* loop, int fd, bool controller, HandshakeCallback cb)
@@ -33,7 +48,17 @@ class Handshake {
       out_len_ = len;
     }
     timer_ = loop_->AddTimer(timeout, [this] { Finish(Status::TimedOut("no ICReq/ICResp in time")); });
-    Status s = loop_->Add(fd_, EPOLLIN | (out_len_ > 0 ? EPOLLOUT : 0u),
+    if (controller_ && ctrl.tls.channel != SecureChannel::kNone) phase_ = Phase::kDetect;
+    if (!controller_ && host.tls.enabled) {
+      Status s = StartHostTls();
+      if (!s.ok()) {
+        loop_->CancelTimer(timer_);
+        pending_error_ = s;  // reported from the loop, not inside the caller's Connect
+        timer_ = loop_->AddTimer(std::chrono::nanoseconds(0), [this] { Finish(pending_error_); });
+        return;
+      }
+    }
+    Status s = loop_->Add(fd_, EPOLLIN | (out_len_ > 0 || phase_ == Phase::kTls ? EPOLLOUT : 0u),
                           [this](uint32_t ev) { OnEvents(ev); });
     if (!s.ok()) Finish(s);
   }
@@ -49,13 +74,139 @@ class Handshake {
   }
 
  private:
+  enum class Phase : uint8_t { kDetect, kTls, kIc };
+
   void OnEvents(uint32_t ev) {
+    if (phase_ == Phase::kDetect) return Detect();
+    if (phase_ == Phase::kTls) return TlsStep();
     if ((ev & EPOLLOUT) != 0 && !Send()) return;
     if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) Receive();
   }
 
+  Status StartHostTls() {
+    tcp::ConfiguredPsk psk;
+    Status s = ParsePskInterchange(host.tls.key, &psk);
+    if (!s.ok()) return s;
+    PskDerivation d;
+    if (!ParsePskDerivation(host.tls.derivation, &d)) {
+      return Status::InvalidArgument("TLS PSK derivation must be nvme-cli or spec");
+    }
+    TlsPsk tp;
+    s = DeriveTlsPsk(psk, host.hostnqn, host.subnqn, host.tls.identity_version, d, &tp);
+    if (!s.ok()) return s;
+    std::unique_ptr<TlsSession> t;
+    // The nvme-cli derivation is Linux's way throughout, binders included (tls.h).
+    s = TlsSession::Client(fd_, tp, d == PskDerivation::kNvmeCli, &t);
+    if (!s.ok()) return s;
+    tls_ = std::move(t);
+    phase_ = Phase::kTls;
+    return Status::OK();
+  }
+
+  // Controller: TLS or plain, from the first byte (left in the socket).
+  void Detect() {
+    uint8_t b = 0;
+    ssize_t n = recv(fd_, &b, 1, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n == 0) return Finish(Status::IoError("peer closed the connection before ICReq"));
+    if (n < 0) return Finish(Status::IoError(std::string("recv: ") + strerror(errno)));
+    if (b != kTlsHandshakeRecord) {
+      if (ctrl.tls.channel == SecureChannel::kRequired) {
+        return TlsFailed(Status::ProtocolError("TLS is required on this port; a plain ICReq was refused"));
+      }
+      phase_ = Phase::kIc;
+      return Receive();
+    }
+    const PortTlsConfig port = ctrl.tls;
+    std::unique_ptr<TlsSession> t;
+    Status s = TlsSession::Server(fd_, [port](std::string_view id, TlsPsk* out) {
+      return LookUpPsk(port, id, out);
+    }, &t);
+    if (!s.ok()) return Finish(s);
+    tls_ = std::move(t);
+    phase_ = Phase::kTls;
+    TlsStep();
+  }
+
+  // A port's PSK for a client's identity. A version 1 identity's digest shows which
+  // derivation the host used, so both are tried; version 0 takes the port's.
+  static bool LookUpPsk(const PortTlsConfig& port, std::string_view id, TlsPsk* out) {
+    PskIdentityParts parts;
+    if (!ParsePskIdentity(id, &parts) || !port.key_for_host) return false;
+    std::string key;
+    if (!port.key_for_host(parts.hostnqn, &key)) return false;
+    ConfiguredPsk psk;
+    Status s = ParsePskInterchange(key, &psk);
+    Wipe(&key);
+    if (!s.ok() || psk.hash != parts.hash) return false;
+    PskDerivation first = PskDerivation::kNvmeCli;
+    ParsePskDerivation(port.derivation, &first);
+    const PskDerivation other =
+        first == PskDerivation::kSpec ? PskDerivation::kNvmeCli : PskDerivation::kSpec;
+    for (PskDerivation d : {first, other}) {
+      TlsPsk t;
+      if (!DeriveTlsPsk(psk, parts.hostnqn, parts.subnqn, parts.version, d, &t).ok()) return false;
+      if (t.identity == id) {
+        *out = std::move(t);
+        return true;
+      }
+      if (parts.version == 0) return false;  // identical for both: the key decides
+    }
+    return false;
+  }
+
+  void TlsStep() {
+    Status err;
+    switch (tls_->Handshake(&err)) {
+      case TlsSession::Step::kDone:
+        phase_ = Phase::kIc;
+        if (controller_) {
+          loop_->Modify(fd_, EPOLLIN);
+          Receive();  // the ICReq may have come with the handshake's last flight
+        } else {
+          loop_->Modify(fd_, EPOLLIN | EPOLLOUT);
+          Send();
+        }
+        return;
+      case TlsSession::Step::kWantRead:
+        loop_->Modify(fd_, EPOLLIN);
+        return;
+      case TlsSession::Step::kWantWrite:
+        loop_->Modify(fd_, EPOLLIN | EPOLLOUT);
+        return;
+      case TlsSession::Step::kError:
+        return TlsFailed(err);
+    }
+  }
+
+  void TlsFailed(const Status& s) {
+    if (controller_ && ctrl.on_tls_failure) {
+      std::string who = tls_ != nullptr ? tls_->peer_host() : std::string();
+      ctrl.on_tls_failure(who, SocketPeerName(fd_), s);
+    }
+    Finish(s);
+  }
+
+  ssize_t RecvSome(void* buf, size_t len) {
+    if (tls_ != nullptr) return tls_->Read(buf, len);
+    return recv(fd_, buf, len, 0);
+  }
+
   // False when the handshake ended.
   bool Send() {
+    if (tls_ != nullptr) {
+      if (out_off_ < out_len_ && !tls_->Write(out_ + out_off_, out_len_ - out_off_)) {
+        Finish(Status::IoError("TLS: " + tls_->error()));
+        return false;
+      }
+      out_off_ = out_len_;
+      int f = tls_->Flush();
+      if (f < 0) {
+        Finish(Status::IoError("TLS: " + tls_->error()));
+        return false;
+      }
+      if (f == 0) return true;  // EPOLLOUT brings us back
+    }
     while (out_off_ < out_len_) {
       ssize_t n = send(fd_, out_ + out_off_, out_len_ - out_off_, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
@@ -80,7 +231,7 @@ class Handshake {
       uint32_t want = in_have_ < sizeof(wire::CommonHeader)
                           ? static_cast<uint32_t>(sizeof(wire::CommonHeader))
                           : layout_.header_len + layout_.data_len;
-      ssize_t n = recv(fd_, in_ + in_have_, want - in_have_, 0);
+      ssize_t n = RecvSome(in_ + in_have_, want - in_have_);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
       if (n == 0) return Finish(Status::IoError("peer closed the connection during ICReq/ICResp"));
@@ -159,7 +310,12 @@ class Handshake {
     loop_->Remove(fd_);
     if (s.ok()) {
       params_.fd = fd_;
+      if (tls_ != nullptr) {
+        params_.tls_identity = tls_->identity();
+        params_.tls = std::move(tls_);
+      }
     } else {
+      tls_.reset();
       close(fd_);
       params_.fd = -1;
     }
@@ -182,6 +338,9 @@ class Handshake {
   PduLayout layout_;
   bool answered_ = false;
   TcpQpairParams params_;
+  Phase phase_ = Phase::kIc;
+  std::shared_ptr<TlsSession> tls_;
+  Status pending_error_;
 };
 
 Handshake* StartHostHandshake(EventLoop* loop, int fd, const HostOptions& opts,

@@ -9,11 +9,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string>
 
 #include "nvmf/tcp.h"
 #include "tcp/handshake.h"
+#include "tcp/tcp_transport.h"
+#include "tcp/tls.h"
 
 namespace nvmf::tcp {
 namespace {
@@ -57,7 +60,19 @@ struct Connecting {
 class TcpListener final : public Listener {
  public:
   TcpListener(EventLoop* loop, int fd, const ControllerOptions& opts, AcceptCallback cb)
-      : loop_(loop), fd_(fd), opts_(opts), cb_(std::move(cb)) {}
+      : loop_(loop), fd_(fd), opts_(opts), cb_(std::move(cb)) {
+    // Handshakes die with the listener (see the destructor), so they may call back here.
+    auto user = opts_.on_tls_failure;
+    opts_.on_tls_failure = [this, user](const std::string& host, const std::string& peer,
+                                        const Status& s) {
+      const std::string who = host.empty() ? "address " + peer.substr(0, peer.rfind(':')) : host;
+      uint64_t n = ++tls_failures_[who];
+      Log("tls: connection from " + peer + (host.empty() ? "" : " (host " + host + ")") +
+          " closed: " + s.message() + "; " + std::to_string(n) + " failure" +
+          (n == 1 ? "" : "s") + " for " + who);
+      if (user) user(host, peer, s);
+    };
+  }
   ~TcpListener() override {
     loop_->CancelTimer(timer_);
     // Connections still in their ICReq exchange die with the listener.
@@ -135,7 +150,12 @@ class TcpListener final : public Listener {
           loop_, c, opts_, [self, slot](const Status& s, const TcpQpairParams& p) {
             slot->done = true;
             if (slot->h != nullptr) self->pending_.erase(slot->h);
-            if (s.ok()) self->cb_(p);
+            if (!s.ok()) return;
+            if (p.tls != nullptr) {
+              self->Log("tls: connection from " + SocketPeerName(p.fd) + " secured (" +
+                        TlsDescription(p) + ")");
+            }
+            self->cb_(p);
           });
       if (!slot->done) {  // a handshake that failed at once is gone already
         slot->h = h;
@@ -149,6 +169,7 @@ class TcpListener final : public Listener {
   ControllerOptions opts_;
   AcceptCallback cb_;
   std::set<Handshake*> pending_;
+  std::map<std::string, uint64_t> tls_failures_;  // by host NQN, or peer address
   std::chrono::milliseconds backoff_{0};
   EventLoop::TimerId timer_;
 };

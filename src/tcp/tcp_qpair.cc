@@ -2,6 +2,7 @@
 #include "tcp/tcp_qpair.h"
 
 #include "tcp/tcp_transport.h"
+#include "tcp/tls.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -45,6 +46,8 @@ Status TcpQpair::Create(EventLoop* loop, Role role, const QpairParams& params,
     return s;
   }
   conn->params.fd = -1;  // the queue pair owns the socket now
+  conn->params.tls.reset();
+  if (qp->tls_ != nullptr && qp->tls_->HasBuffered()) qp->ResumeTlsRead();
   *out = qp;
   return Status::OK();
 }
@@ -61,6 +64,8 @@ TcpQpair::TcpQpair(EventLoop* loop, Role role, const QpairParams& params,
   txcfg_ = {tcp_.header_digest, tcp_.data_digest, tcp_.tx_pda};
   rxcfg_ = {role == Role::kController, tcp_.header_digest, tcp_.data_digest, tcp_.rx_pda, false};
   if (tcp_.maxr2t == 0) tcp_.maxr2t = 1;
+  tls_ = std::move(tcp_.tls);
+  if (tls_ != nullptr) tls_stage_.reset(new uint8_t[kTlsRecord]);
 
   // Commands in flight plus the responses that travel with them, and a little slack for
   // a response the owner has not freed yet.
@@ -91,6 +96,16 @@ bool TcpQpair::GrowRxBuffer() {
   return true;
 }
 
+// The session goes with the socket: it must never write to a descriptor number that may
+// be reused.
+void TcpQpair::CloseSocket() {
+  if (fd_ < 0) return;
+  loop_->Remove(fd_);
+  close(fd_);
+  fd_ = -1;
+  tls_.reset();
+}
+
 TcpQpair::~TcpQpair() {
   loop_->CancelFlush(this);
   if (fd_ >= 0) {
@@ -113,11 +128,7 @@ void TcpQpair::Free() {
     dead_ = true;
     DropUnsent(Status::Aborted("queue pair freed"));
     FailAllTransfers(Status::Aborted("queue pair freed"));
-    if (fd_ >= 0) {
-      loop_->Remove(fd_);
-      close(fd_);
-      fd_ = -1;
-    }
+    CloseSocket();
     // A PDU half written stayed at the head while the socket was open; with the socket
     // gone it is dropped too, so that it holds no capsule and its callback runs.
     DropUnsent(Status::Aborted("queue pair freed"));
@@ -271,6 +282,14 @@ void TcpQpair::WithdrawHostData(TcpCapsule* c) {
 }
 
 std::string TcpQpair::PeerName() const { return SocketPeerName(fd_); }
+
+bool TcpQpair::SecureChannelNqns(std::string* hostnqn, std::string* subnqn) const {
+  PskIdentityParts parts;
+  if (tcp_.tls_identity.empty() || !ParsePskIdentity(tcp_.tls_identity, &parts)) return false;
+  *hostnqn = parts.hostnqn;
+  *subnqn = parts.subnqn;
+  return true;
+}
 
 ControllerTransportValues TcpQpair::ControllerValues() const {
   return values_;
@@ -503,12 +522,8 @@ void TcpQpair::Fail(const Status& s, uint16_t fes, uint32_t fei) {
     Queue(p);
     WriteSome();  // best effort: the socket is closed right after
   }
-  if (fd_ >= 0) {
-    loop_->Remove(fd_);
-    shutdown(fd_, SHUT_RDWR);
-    close(fd_);
-    fd_ = -1;
-  }
+  if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
+  CloseSocket();
   // Transfers still in flight did not complete, even when the peer closed cleanly.
   const Status xfer = s.ok() ? Status::IoError("connection closed with the transfer in flight") : s;
   DropUnsent(xfer);

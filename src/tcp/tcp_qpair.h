@@ -2,7 +2,8 @@
 //
 // Files: tcp_qpair.cc holds the life cycle, pools and the transport operations;
 // tcp_rx.cc the receive path (PDU parsing into the caller's memory); tcp_tx.cc the send
-// path (PDU queue, one gathered writev per loop turn).
+// path (PDU queue, one gathered writev per loop turn); tcp_tls_io.cc the same two paths
+// through a TLS session, for a connection that runs TLS (only the entry points branch).
 //
 // Ownership: the queue pair is reference counted: one reference for its owner (dropped
 // by Free), one for every capsule handed out, and one while a handler of its own is on
@@ -23,6 +24,10 @@
 namespace nvmf::tcp {
 
 class TcpQpair;
+class TlsSession;
+
+// Plaintext per TLS record (RFC 8446's largest): small PDUs are gathered up to this.
+inline constexpr uint32_t kTlsRecord = 16384;
 
 // A controller's R2T exchange: one ReceiveControllerData call that needs data from the
 // host. Its index in the pool is the R2T's TTAG.
@@ -108,6 +113,7 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   void AbortData(Capsule* c) override;
   uint64_t MaxTransferSize() const override;
   std::string PeerName() const override;
+  bool SecureChannelNqns(std::string* hostnqn, std::string* subnqn) const override;
   ControllerTransportValues ControllerValues() const override;
   bool DigestsSentData() const override { return tcp_.data_digest; }
   bool HeaderDigests() const override { return tcp_.header_digest; }
@@ -160,6 +166,9 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   void OnEvents(uint32_t events);
   void OnReadable();
   bool FillRx();
+  bool FillRxTls();
+  bool ReadEnded(ssize_t n, const char* what);
+  void ResumeTlsRead();  // the session holds records the socket will not announce
   bool GrowRxBuffer();  // false at the largest size
   bool ConsumeRx();
   bool OnCommonHeader();
@@ -183,6 +192,11 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   void SetDataDigest(TxPdu* p);
   void QueueH2CData(TcpCapsule* c, uint16_t ttag, uint32_t offset, uint32_t length);
   bool WriteSome();
+  bool WriteSomeTls();
+  void TlsEmit(const uint8_t* p, size_t n);
+  void TlsEmitStaged();
+  void CloseSocket();
+  bool PopWritten();
   void OnPduWritten(TxPdu* p);
   void DropUnsent(const Status& s);
   void WantWritable(bool on);
@@ -214,6 +228,13 @@ class TcpQpair final : public Qpair, public EventLoop::Flushable {
   std::vector<Transfer*> transfers_;  // by TTAG
   Transfer* free_transfers_ = nullptr;
   CidTable<TcpCapsule> cids_;
+
+  // TLS (null without): the session, and plaintext gathered into whole records.
+  std::shared_ptr<TlsSession> tls_;
+  std::unique_ptr<uint8_t[]> tls_stage_;
+  uint32_t tls_stage_len_ = 0;
+  bool tls_write_failed_ = false;
+  bool tls_resume_posted_ = false;
 
   // Send queue.
   TxPdu* tx_head_ = nullptr;

@@ -11,6 +11,7 @@
 
 #include "tcp/crc32c.h"
 #include "tcp/tcp_qpair.h"
+#include "tcp/tls.h"
 
 namespace nvmf::tcp {
 
@@ -44,6 +45,9 @@ void TcpQpair::OnReadable() {
     // arrives meanwhile wakes the (level-triggered) loop again.
     if (rx_drained_) return;
   }
+  // The budget ran out: the socket's readiness brings us back, but records the TLS
+  // session already holds would wait for more bytes from the peer.
+  if (tls_ != nullptr && alive() && tls_->HasBuffered()) ResumeTlsRead();
 }
 
 // Reads what the socket has: into the payload's destination and then the buffer when a
@@ -55,6 +59,7 @@ bool TcpQpair::FillRx() {
     rx_grow_ = false;
     GrowRxBuffer();
   }
+  if (tls_ != nullptr) return FillRxTls();
   for (;;) {
     ssize_t n;
     uint32_t direct = 0;
@@ -88,16 +93,22 @@ bool TcpQpair::FillRx() {
       rx_since_flush_ += static_cast<uint64_t>(n);
       return true;
     }
-    if (n == 0) {
-      const bool between_pdus = rx_phase_ == RxPhase::kHeader && rx_hdr_have_ == 0;
-      Fail(between_pdus ? Status::OK() : Status::IoError("peer closed the connection mid-PDU"));
-      return false;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
-    Fail(Status::IoError(std::string("recv: ") + strerror(errno)));
+    if (n < 0 && errno == EINTR) continue;
+    return ReadEnded(n, "recv: ");
+  }
+}
+
+// Exit paths of a read that returned n <= 0 (errno set when n < 0), shared with
+// FillRxTls. Always false: nothing more to read now.
+bool TcpQpair::ReadEnded(ssize_t n, const char* what) {
+  if (n == 0) {
+    const bool between_pdus = rx_phase_ == RxPhase::kHeader && rx_hdr_have_ == 0;
+    Fail(between_pdus ? Status::OK() : Status::IoError("peer closed the connection mid-PDU"));
     return false;
   }
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+  Fail(Status::IoError(std::string(what) + strerror(errno)));
+  return false;
 }
 
 void TcpQpair::RxDataLanded(const uint8_t* p, size_t n) {

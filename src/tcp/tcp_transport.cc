@@ -10,6 +10,7 @@
 
 #include "nvmf/spec/tcp.h"
 #include "tcp/tcp_qpair.h"
+#include "tcp/tls.h"
 
 namespace nvmf::tcp {
 
@@ -29,6 +30,12 @@ std::string SocketPeerName(int fd) {
     port = ntohs(sa->sin6_port);
   }
   return std::string(host) + ":" + std::to_string(port);
+}
+
+std::string TlsDescription(const TcpQpairParams& p) {
+  if (p.tls == nullptr) return "no TLS";
+  // The identity names NQNs and a digest of the key, never the key.
+  return "TLS 1.3 " + p.tls->CipherName() + ", identity " + p.tls_identity;
 }
 
 Connection WrapConnection(const TcpQpairParams& params) {
@@ -63,8 +70,12 @@ class TcpListenerAdapter : public TransportListener {
   void FillDiscoveryEntry(spec::DiscoveryLogEntry* e) const override {
     e->trtype = static_cast<uint8_t>(TransportType::kTcp);
     e->adrfam = addr_.traddr.find(':') != std::string::npos ? spec::kAdrfamIpv6 : spec::kAdrfamIpv4;
-    e->treq = 0x2;  // secure channel not required
-    std::memset(e->tsas, 0, sizeof(e->tsas));  // TCP security type: none
+    // TREQ bits 1:0: 01b secure channel required, 10b not required. TSAS for TCP: byte 0
+    // is SECTYPE, 0 none, 2 TLS 1.3.
+    const SecureChannel sc = params_.tls.channel;
+    e->treq = sc == SecureChannel::kRequired ? 0x1 : 0x2;
+    std::memset(e->tsas, 0, sizeof(e->tsas));
+    if (sc != SecureChannel::kNone) e->tsas[0] = 2;
   }
 
  private:
@@ -92,6 +103,9 @@ class TcpTransport : public Transport {
     ho.header_digest = params.header_digest;
     ho.data_digest = params.data_digest;
     ho.timeout = params.timeout;
+    ho.tls = params.tls;
+    ho.hostnqn = params.hostnqn;
+    ho.subnqn = params.subnqn;
     tcp::Connect(loop, addr.traddr, port, ho, [cb](const Status& s, const TcpQpairParams& p) {
       if (!s.ok()) return cb(s, nullptr);
       cb(s, WrapConnection(p));
@@ -116,6 +130,7 @@ class TcpTransport : public Transport {
     opts.admit = params.admit;
     opts.log = params.log;
     opts.keepalive_s = params.keepalive_s;
+    opts.tls = params.tls;
     const ControllerTransportValues values =
         TcpControllerValues(params.max_icd, params.max_transfer);
     std::unique_ptr<Listener> l;

@@ -29,6 +29,9 @@ class TcpConnection : public TransportConnection {
 
 Transport* NewTcpTransport();
 
+// "TLS 1.3 <cipher>, identity <PSK identity>" or "no TLS", for logs.
+std::string TlsDescription(const TcpQpairParams& p);
+
 // The peer's address of a connected socket, "addr:port".
 std::string SocketPeerName(int fd);
 

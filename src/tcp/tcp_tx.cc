@@ -101,6 +101,7 @@ void TcpQpair::WantWritable(bool on) {
 // Writes queued PDUs until the queue is empty or the socket is full. False when the
 // connection failed.
 bool TcpQpair::WriteSome() {
+  if (tls_ != nullptr) return WriteSomeTls();
   while (tx_head_ != nullptr && fd_ >= 0) {
     int cnt = 0;
     const int max = static_cast<int>(iov_.size());
@@ -150,14 +151,21 @@ bool TcpQpair::WriteSome() {
         break;
       }
       left -= rest;
-      tx_head_ = p->next;
-      if (tx_head_ == nullptr) tx_tail_ = nullptr;
-      OnPduWritten(p);
-      if (fd_ < 0) return false;  // a callback failed or freed the queue pair
+      if (!PopWritten()) return false;
     }
   }
   WantWritable(false);
   return true;
+}
+
+// Takes the head PDU, written in full, off the queue and runs what that completes. False
+// when a callback failed or freed the queue pair.
+bool TcpQpair::PopWritten() {
+  TxPdu* p = tx_head_;
+  tx_head_ = p->next;
+  if (tx_head_ == nullptr) tx_tail_ = nullptr;
+  OnPduWritten(p);
+  return fd_ >= 0;
 }
 
 void TcpQpair::OnPduWritten(TxPdu* p) {

@@ -127,6 +127,9 @@ TransportType QpairTransport(const Qpair* qp) { return qp->type(); }
 Role QpairRole(const Qpair* qp) { return qp->role(); }
 bool QpairIsAdmin(const Qpair* qp) { return qp->admin(); }
 std::string QpairPeerName(const Qpair* qp) { return qp->PeerName(); }
+bool QpairSecureChannelNqns(const Qpair* qp, std::string* hostnqn, std::string* subnqn) {
+  return qp->SecureChannelNqns(hostnqn, subnqn);
+}
 ControllerTransportValues QpairControllerValues(const Qpair* qp) { return qp->ControllerValues(); }
 
 Capsule* AllocateCommand(Qpair* qp, const spec::Sqe& sqe) {

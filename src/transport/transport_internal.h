@@ -75,6 +75,10 @@ class Qpair {
   virtual void AbortData(Capsule* c) = 0;
   virtual uint64_t MaxTransferSize() const = 0;
   virtual std::string PeerName() const = 0;
+  // The host and subsystem NQNs a secure channel's key was bound to; false without one.
+  virtual bool SecureChannelNqns(std::string* /*hostnqn*/, std::string* /*subnqn*/) const {
+    return false;
+  }
   virtual ControllerTransportValues ControllerValues() const = 0;
   virtual bool DigestsSentData() const = 0;
   virtual bool HeaderDigests() const = 0;

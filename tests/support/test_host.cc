@@ -10,6 +10,10 @@ Status TestQueue::Open(uint16_t port, bool hdgst, bool ddgst, uint32_t max_icd, 
   tcp::HostOptions o;
   o.header_digest = hdgst;
   o.data_digest = ddgst;
+  return Open(port, o, max_icd, qsize);
+}
+
+Status TestQueue::Open(uint16_t port, const tcp::HostOptions& o, uint32_t max_icd, uint16_t qsize) {
   bool done = false;
   Status st;
   TestQueue* self = this;

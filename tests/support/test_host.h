@@ -23,6 +23,8 @@ class TestQueue {
   // TCP connect and ICReq/ICResp.
   Status Open(uint16_t port, bool hdgst = false, bool ddgst = false, uint32_t max_icd = 8192,
               uint16_t qsize = 32);
+  // The same with every host option (TLS among them).
+  Status Open(uint16_t port, const tcp::HostOptions& o, uint32_t max_icd = 8192, uint16_t qsize = 32);
   // Sends one command (with data to send or to receive) and waits for its response.
   // A transport failure or timeout gives a CQE with status 0xFFFF and sets failed().
   spec::Cqe Run(spec::Sqe sqe, void* data = nullptr, size_t len = 0, bool write = false,

@@ -41,6 +41,20 @@ void AddConnFlags(CLI::App* sub, ConnFlags* f) {
   sub->add_option("--timeout", f->timeout, "per-command timeout in seconds")
       ->check(CLI::Range(0.001, 3600.0))
       ->capture_default_str();
+  sub->add_flag("--tls", f->tls, "TLS 1.3 with a pre-shared key (NVMe/TCP; needs --tls-key or --tls-key-file)");
+  auto* key = sub->add_option("--tls-key", f->tls_key,
+                              "TLS PSK, NVMeTLSkey-1:01|02:BASE64: (or @FILE; on the command line "
+                              "it shows in ps: prefer --tls-key-file)");
+  sub->add_option("--tls-key-file", f->tls_key_file, "file whose first line is the TLS PSK")
+      ->excludes(key);
+  sub->add_option("--psk-identity", f->psk_identity,
+                  "PSK identity version: 1 (NVMe1R0h ... with the PSK digest) or 0")
+      ->check(CLI::IsMember({0, 1}))
+      ->capture_default_str();
+  sub->add_option("--tls-derive", f->tls_derive,
+                  "TLS PSK derivation: nvme-cli (as Linux's nvme-cli, default) or spec")
+      ->check(CLI::IsMember({"nvme-cli", "spec"}))
+      ->capture_default_str();
   sub->add_flag("--json", f->json, "JSON output");
   auto* mode = sub->add_option("--mode", f->mode,
                                "how the event loop waits: adaptive (poll while busy, sleep when "
@@ -227,6 +241,18 @@ std::unique_ptr<Session> Connect(const ConnFlags& f, bool discovery, uint32_t io
   o.dhchap_secret = f.dhchap_secret;
   o.dhchap_ctrl_secret = f.dhchap_ctrl_secret;
   o.data_digest = f.data_digest;
+  if (f.tls || !f.tls_key.empty() || !f.tls_key_file.empty()) {
+    if (f.tls_key.empty() && f.tls_key_file.empty()) Usage("--tls needs --tls-key or --tls-key-file");
+    o.tls.enabled = true;
+    std::string warning;
+    st = nvmf::ReadSecretArgument(f.tls_key_file.empty() ? f.tls_key : "@" + f.tls_key_file,
+                                  &o.tls.key, &warning);
+    if (st.ok()) st = nvmf::CheckTlsKey(o.tls.key);
+    if (!st.ok()) Usage(st.message());
+    if (!warning.empty()) std::fprintf(stderr, "nvmfctl: warning: %s\n", warning.c_str());
+    o.tls.identity_version = f.psk_identity;
+    o.tls.derivation = f.tls_derive;
+  }
   o.nr_io_queues = io_queues_override > 0 ? io_queues_override : f.nr_io_queues;
   uint32_t qs = f.queue_size != 0 ? f.queue_size : std::max<uint32_t>(128, min_queue_size);
   o.queue_size = static_cast<uint16_t>(std::min<uint32_t>(qs, 65535));

@@ -51,6 +51,12 @@ struct ConnFlags {
   // DH-HMAC-CHAP, as nvme-cli names it: DHHC-1 secrets or @FILE.
   std::string dhchap_secret;
   std::string dhchap_ctrl_secret;
+  // TLS 1.3 with a PSK (NVMe/TCP).
+  bool tls = false;
+  std::string tls_key;        // interchange format, or @FILE
+  std::string tls_key_file;
+  int psk_identity = 1;
+  std::string tls_derive = nvmf::kDefaultTlsDerivation;
 };
 
 void AddConnFlags(CLI::App* sub, ConnFlags* f);
