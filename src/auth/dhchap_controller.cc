@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "auth/messages.h"
 #include "nvmf/spec/auth.h"
 #include "nvmf/spec/nvme.h"
 
@@ -12,19 +13,6 @@ namespace {
 constexpr uint16_t kOk = spec::kStatusSuccess;
 
 uint16_t InvalidField() { return spec::MakeStatus(spec::kSctGeneric, spec::kScInvalidField, true); }
-
-template <typename T>
-T Header(const uint8_t* p) {
-  T h;
-  std::memcpy(&h, p, sizeof(T));
-  return h;
-}
-
-template <typename T>
-void Append(std::vector<uint8_t>* out, const T& h) {
-  const auto* b = reinterpret_cast<const uint8_t*>(&h);
-  out->insert(out->end(), b, b + sizeof(T));
-}
 
 }  // namespace
 
@@ -69,7 +57,7 @@ uint16_t ControllerTransaction::OnNegotiate(const uint8_t* p, size_t n) {
   ctrl_response_.clear();
   bidirectional_ = false;
   if (n < sizeof(spec::AuthNegotiate)) return Fail(spec::kAuthIncorrectPayload, "AUTH_Negotiate too short");
-  const auto neg = Header<spec::AuthNegotiate>(p);
+  const auto neg = ReadHeader<spec::AuthNegotiate>(p);
   t_id_ = neg.t_id;
   if (neg.sc_c != 0) {
     return Fail(spec::kAuthConcatMismatch, "the host asked for secure channel concatenation");
@@ -77,7 +65,7 @@ uint16_t ControllerTransaction::OnNegotiate(const uint8_t* p, size_t n) {
   const size_t want = sizeof(spec::AuthNegotiate) + neg.napd * sizeof(spec::AuthProtocolDescriptor);
   if (neg.napd == 0 || n < want) return Fail(spec::kAuthIncorrectPayload, "AUTH_Negotiate too short");
   for (uint8_t i = 0; i < neg.napd; i++) {
-    const auto d = Header<spec::AuthProtocolDescriptor>(
+    const auto d = ReadHeader<spec::AuthProtocolDescriptor>(
         p + sizeof(spec::AuthNegotiate) + i * sizeof(spec::AuthProtocolDescriptor));
     if (d.authid != spec::kAuthProtocolDhchap) continue;
     if (d.halen > 30 || d.dhlen > 30) return Fail(spec::kAuthIncorrectPayload, "bad identifier list");
@@ -124,7 +112,7 @@ uint16_t ControllerTransaction::Challenge(size_t al, std::vector<uint8_t>* out) 
     Fail(spec::kAuthIncorrectPayload, "Authentication Receive too short for the challenge");
     return InvalidField();
   }
-  Append(out, c);
+  AppendHeader(out, c);
   out->insert(out->end(), challenge_.begin(), challenge_.end());
   out->insert(out->end(), dhv.begin(), dhv.end());
   state_ = State::kReply;
@@ -133,7 +121,7 @@ uint16_t ControllerTransaction::Challenge(size_t al, std::vector<uint8_t>* out) 
 
 uint16_t ControllerTransaction::OnReply(const uint8_t* p, size_t n) {
   if (n < sizeof(spec::DhchapReply)) return Fail(spec::kAuthIncorrectPayload, "Reply too short");
-  const auto r = Header<spec::DhchapReply>(p);
+  const auto r = ReadHeader<spec::DhchapReply>(p);
   if (r.auth_type != spec::kAuthTypeDhchap || r.auth_id != spec::kAuthIdReply) {
     return Fail(spec::kAuthIncorrectMessage, "expected DH-HMAC-CHAP_Reply");
   }
@@ -181,7 +169,7 @@ uint16_t ControllerTransaction::Success1(size_t al, std::vector<uint8_t>* out) {
     Fail(spec::kAuthIncorrectPayload, "Authentication Receive too short for Success1");
     return InvalidField();
   }
-  Append(out, s);
+  AppendHeader(out, s);
   out->insert(out->end(), ctrl_response_.begin(), ctrl_response_.end());
   state_ = bidirectional_ ? State::kSuccess2 : State::kDone;
   return kOk;
@@ -189,14 +177,14 @@ uint16_t ControllerTransaction::Success1(size_t al, std::vector<uint8_t>* out) {
 
 uint16_t ControllerTransaction::OnSuccess2(const uint8_t* p, size_t n) {
   if (n >= sizeof(spec::AuthFailureMsg) && p[0] == spec::kAuthTypeCommon && p[1] == spec::kAuthIdFailure2) {
-    const auto f = Header<spec::AuthFailureMsg>(p);
+    const auto f = ReadHeader<spec::AuthFailureMsg>(p);
     state_ = State::kFailed;
     failure_ = "the host refused the controller's response (explanation " +
                std::to_string(f.rescode_exp) + ")";
     return kOk;
   }
   if (n < sizeof(spec::DhchapSuccess2) || p[0] != spec::kAuthTypeDhchap ||
-      p[1] != spec::kAuthIdSuccess2 || Header<spec::DhchapSuccess2>(p).t_id != t_id_) {
+      p[1] != spec::kAuthIdSuccess2 || ReadHeader<spec::DhchapSuccess2>(p).t_id != t_id_) {
     return Fail(spec::kAuthIncorrectMessage, "expected DH-HMAC-CHAP_Success2");
   }
   state_ = State::kDone;
@@ -212,7 +200,7 @@ uint16_t ControllerTransaction::Failure1(size_t al, std::vector<uint8_t>* out) {
   f.rescode_exp = explanation_;
   state_ = State::kFailed;
   if (al < sizeof(f)) return InvalidField();
-  Append(out, f);
+  AppendHeader(out, f);
   return kOk;
 }
 

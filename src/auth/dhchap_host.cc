@@ -2,24 +2,12 @@
 
 #include <cstring>
 
+#include "auth/messages.h"
 #include "nvmf/spec/auth.h"
 
 namespace nvmf::auth {
 
 namespace {
-
-template <typename T>
-T Header(const uint8_t* p) {
-  T h;
-  std::memcpy(&h, p, sizeof(T));
-  return h;
-}
-
-template <typename T>
-void Append(std::vector<uint8_t>* out, const T& h) {
-  const auto* b = reinterpret_cast<const uint8_t*>(&h);
-  out->insert(out->end(), b, b + sizeof(T));
-}
 
 const char* ExplanationText(uint8_t e) {
   switch (e) {
@@ -55,15 +43,15 @@ std::vector<uint8_t> HostTransaction::Negotiate() const {
   for (Hash h : hashes) d.idlist[d.halen++] = static_cast<uint8_t>(h);
   for (DhGroup g : groups) d.idlist[30 + d.dhlen++] = static_cast<uint8_t>(g);
   std::vector<uint8_t> out;
-  Append(&out, n);
-  Append(&out, d);
+  AppendHeader(&out, n);
+  AppendHeader(&out, d);
   return out;
 }
 
 Status HostTransaction::CheckFailure1(const uint8_t* p, size_t n) const {
   if (n >= sizeof(spec::AuthFailureMsg) && p[0] == spec::kAuthTypeCommon &&
       p[1] == spec::kAuthIdFailure1) {
-    const auto f = Header<spec::AuthFailureMsg>(p);
+    const auto f = ReadHeader<spec::AuthFailureMsg>(p);
     return Status::AuthFailed(std::string("the controller refused DH-HMAC-CHAP: ") +
                               ExplanationText(f.rescode_exp));
   }
@@ -80,7 +68,7 @@ Status HostTransaction::OnChallenge(const uint8_t* p, size_t n, std::vector<uint
   if (n < sizeof(spec::DhchapChallenge) || p[0] != spec::kAuthTypeDhchap || p[1] != spec::kAuthIdChallenge) {
     return refuse(spec::kAuthIncorrectMessage, "not a challenge");
   }
-  const auto c = Header<spec::DhchapChallenge>(p);
+  const auto c = ReadHeader<spec::DhchapChallenge>(p);
   if (c.t_id != t_id_) return refuse(spec::kAuthIncorrectPayload, "for another transaction");
   hash_ = static_cast<Hash>(c.hashid);
   const size_t hl = HashLength(hash_);
@@ -121,7 +109,7 @@ Status HostTransaction::OnChallenge(const uint8_t* p, size_t n, std::vector<uint
     r.seqnum = my_seqnum_;
   }
   reply->clear();
-  Append(reply, r);
+  AppendHeader(reply, r);
   reply->insert(reply->end(), rval.begin(), rval.end());
   reply->insert(reply->end(), my_challenge_.begin(), my_challenge_.end());
   reply->insert(reply->end(), my_public.begin(), my_public.end());
@@ -133,12 +121,12 @@ Status HostTransaction::OnSuccess1(const uint8_t* p, size_t n, std::vector<uint8
   if (Status f = CheckFailure1(p, n); !f.ok()) return f;
   const size_t hl = HashLength(hash_);
   if (n < sizeof(spec::DhchapSuccess1) || p[0] != spec::kAuthTypeDhchap || p[1] != spec::kAuthIdSuccess1 ||
-      Header<spec::DhchapSuccess1>(p).t_id != t_id_) {
+      ReadHeader<spec::DhchapSuccess1>(p).t_id != t_id_) {
     *send = Failure2(spec::kAuthIncorrectMessage);
     return Status::ProtocolError("DH-HMAC-CHAP: expected Success1");
   }
   if (!bidirectional()) return Status::OK();
-  const auto s = Header<spec::DhchapSuccess1>(p);
+  const auto s = ReadHeader<spec::DhchapSuccess1>(p);
   if (s.rvalid == 0 || s.hl != hl || n < sizeof(s) + hl) {
     *send = Failure2(spec::kAuthFailed);
     return Status::AuthFailed("the controller did not prove itself (no response to our challenge)");
@@ -154,7 +142,7 @@ Status HostTransaction::OnSuccess1(const uint8_t* p, size_t n, std::vector<uint8
   ok.auth_type = spec::kAuthTypeDhchap;
   ok.auth_id = spec::kAuthIdSuccess2;
   ok.t_id = t_id_;
-  Append(send, ok);
+  AppendHeader(send, ok);
   return Status::OK();
 }
 
@@ -166,7 +154,7 @@ std::vector<uint8_t> HostTransaction::Failure2(uint8_t explanation) const {
   f.rescode = 1;
   f.rescode_exp = explanation;
   std::vector<uint8_t> out;
-  Append(&out, f);
+  AppendHeader(&out, f);
   return out;
 }
 

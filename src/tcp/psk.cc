@@ -69,6 +69,7 @@ Status ExpandLabel(PskHash hash, const Secret& ikm, std::string_view label,
   const size_t len = ikm.size();
   std::vector<uint8_t> info;
   const std::string full = std::string("tls13 ") + std::string(label);
+  info.reserve(4 + full.size() + context.size());
   if (d == PskDerivation::kSpec) {
     info.push_back(static_cast<uint8_t>(len >> 8));
     info.push_back(static_cast<uint8_t>(len));
