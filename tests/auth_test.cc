@@ -11,6 +11,7 @@
 
 #include "auth/dhchap.h"
 #include "nvmf/host_sync.h"
+#include "nvmf/secure_channel.h"
 #include "nvmf/spec/auth.h"
 #include "nvmf/spec/fabrics.h"
 #include "nvmf/target.h"
@@ -41,9 +42,14 @@ void NoData(spec::Sqe* sqe) {
 
 class Auth : public ::testing::Test {
  protected:
-  void Start(const std::map<std::string, target::HostCredentials>& hosts) {
+  void Start(const std::map<std::string, target::HostCredentials>& hosts,
+             const std::string& tls_key = "") {
     target::TargetConfig cfg;
     cfg.ports.push_back(target::PortConfig{1, "127.0.0.1", 0, {}});
+    if (!tls_key.empty()) {
+      cfg.ports[0].tls = SecureChannel::kRequired;
+      for (const auto& [nqn, c] : hosts) cfg.tls_keys[nqn] = tls_key;
+    }
     target::SubsystemConfig s;
     s.nqn = kNqn;
     s.namespaces = {{1, "mem:16M", "", true}};
@@ -247,6 +253,27 @@ TEST_F(Auth, ReauthenticationOnEveryQueue) {
   EXPECT_TRUE(st.ok()) << st.ToString();
   std::vector<uint8_t> buf(4096, 3);
   EXPECT_TRUE(c.Write(1, 0, 8, 512, buf.data()).ok());
+}
+
+TEST_F(Auth, TogetherWithTls) {
+  // DH-HMAC-CHAP inside a TLS 1.3 channel: both must pass.
+  const std::string psk = "NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:";
+  const std::string secret = NewSecret(), ctrl = NewSecret();
+  Start({{kHostA, {secret, ctrl, "hmac(sha384)", "ffdhe2048"}}}, psk);
+  host::ConnectOptions o = Opts(kHostA, secret, ctrl);
+  o.tls.enabled = true;
+  o.tls.key = psk;
+  host::SyncController c;
+  Status s = ConnectAndUse(&c, o);
+  ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << Log();
+  EXPECT_NE(Log().find("secured (TLS 1.3"), std::string::npos) << Log();
+  EXPECT_NE(Log().find("authenticated (DH-HMAC-CHAP, hmac(sha384), ffdhe2048, bidirectional)"),
+            std::string::npos) << Log();
+  // The right TLS key does not stand in for the DH-HMAC-CHAP secret.
+  host::ConnectOptions bad = Opts(kHostA, NewSecret());
+  bad.tls = o.tls;
+  host::SyncController b;
+  EXPECT_EQ(b.Connect(bad).code(), Status::Code::kAuthFailed);
 }
 
 TEST_F(Auth, DiscoveryNeedsNoAuthentication) {
