@@ -192,12 +192,7 @@ uint16_t ControllerTransaction::OnSuccess2(const uint8_t* p, size_t n) {
 }
 
 uint16_t ControllerTransaction::Failure1(size_t al, std::vector<uint8_t>* out) {
-  spec::AuthFailureMsg f{};
-  f.auth_type = spec::kAuthTypeCommon;
-  f.auth_id = spec::kAuthIdFailure1;
-  f.t_id = t_id_;
-  f.rescode = 1;
-  f.rescode_exp = explanation_;
+  const spec::AuthFailureMsg f = FailureMessage(spec::kAuthIdFailure1, t_id_, explanation_);
   state_ = State::kFailed;
   if (al < sizeof(f)) return InvalidField();
   AppendHeader(out, f);

@@ -147,14 +147,8 @@ Status HostTransaction::OnSuccess1(const uint8_t* p, size_t n, std::vector<uint8
 }
 
 std::vector<uint8_t> HostTransaction::Failure2(uint8_t explanation) const {
-  spec::AuthFailureMsg f{};
-  f.auth_type = spec::kAuthTypeCommon;
-  f.auth_id = spec::kAuthIdFailure2;
-  f.t_id = t_id_;
-  f.rescode = 1;
-  f.rescode_exp = explanation;
   std::vector<uint8_t> out;
-  AppendHeader(&out, f);
+  AppendHeader(&out, FailureMessage(spec::kAuthIdFailure2, t_id_, explanation));
   return out;
 }
 

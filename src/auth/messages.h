@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "nvmf/spec/auth.h"
+
 namespace nvmf::auth {
 
 // The struct at the start of p (the caller has checked that sizeof(T) bytes are there).
@@ -20,6 +22,18 @@ void AppendHeader(std::vector<uint8_t>* out, const T& h) {
   const size_t at = out->size();
   out->resize(at + sizeof(T));
   std::memcpy(out->data() + at, &h, sizeof(T));
+}
+
+// AUTH_Failure1 (controller to host) or AUTH_Failure2 (host to controller): reason code
+// 01h (authentication failure) with the explanation.
+inline spec::AuthFailureMsg FailureMessage(uint8_t auth_id, uint16_t t_id, uint8_t explanation) {
+  spec::AuthFailureMsg f{};
+  f.auth_type = spec::kAuthTypeCommon;
+  f.auth_id = auth_id;
+  f.t_id = t_id;
+  f.rescode = 1;
+  f.rescode_exp = explanation;
+  return f;
 }
 
 }  // namespace nvmf::auth
